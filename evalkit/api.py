@@ -1,0 +1,95 @@
+"""The Python API behind every CLI command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+from evalkit.cache import GenerationCache
+from evalkit.errors import ConfigError
+from evalkit.models.loader import Arm, load_model
+from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.runner.run import RunResult, run_suite, score_run_dir
+from evalkit.runner.store import read_json
+from evalkit.suite.loader import Suite, load_suite
+
+
+def open_cache() -> GenerationCache:
+    """The generation cache under ``$EVALKIT_HOME``."""
+    from evalkit.home import cache_db_path
+
+    return GenerationCache(cache_db_path())
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe version of a display name."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "model"
+
+
+def arm_run_dir(root: Path, arm: Arm, suite_name: str) -> Path:
+    """Where an arm's run of a suite lives under ``root``."""
+    return root / f"{safe_name(arm.name)}-{arm.fingerprint[:8]}" / safe_name(suite_name)
+
+
+def suites_for(spec: ModelSpec, requested: list[str]) -> list[str]:
+    """The suites to run: ``--suite`` overrides the spec's own list."""
+    names = list(requested) or list(spec.suites)
+    if not names:
+        raise ConfigError("no suites to run: pass --suite NAME or list suites: in the model spec.")
+    return names
+
+
+def run_arm(
+    arm: Arm,
+    suites: list[Suite],
+    root: Path,
+    *,
+    cache: GenerationCache | None,
+    resume: bool = True,
+    progress: Callable | None = None,
+) -> list[RunResult]:
+    """Run one arm on several suites, each in its own run directory under ``root``."""
+    results = []
+    for suite in suites:
+        out = arm_run_dir(root, arm, suite.name)
+        if progress is None:
+            results.append(run_suite(arm, suite, out, cache=cache, resume=resume))
+            continue
+        with progress(f"{arm.name} · {suite.name}", len(suite.samples) or None) as update:
+            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, progress=update))
+    return results
+
+
+def run_model(
+    model: str | Path | ModelSpec,
+    *,
+    suites: list[str] | None = None,
+    limit: int | None = None,
+    out: str | Path | None = None,
+    use_cache: bool = True,
+    resume: bool = True,
+    progress: Callable | None = None,
+) -> list[RunResult]:
+    """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite."""
+    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    loaded_suites = [load_suite(name, limit=limit) for name in suites_for(spec, suites or [])]
+    arm = load_model(spec)
+    root = Path(out) if out is not None else Path("runs")
+    cache = open_cache() if use_cache else None
+    return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress)
+
+
+def rescore(run_dir: str | Path) -> list[dict]:
+    """Re-score every run directory at or below ``run_dir`` from saved generations."""
+    root = Path(run_dir)
+    headers = [root / "run.json"] if (root / "run.json").is_file() else sorted(root.rglob("run.json"))
+    if not headers:
+        raise ConfigError(f"{root}: no run.json found; is it an evalkit run directory?")
+    results = []
+    for header_path in headers:
+        header = read_json(header_path, "run header")
+        folder = Path(header.get("suite_dir", ""))
+        suite = load_suite(str(folder) if (folder / "suite.yaml").is_file() else header["suite"]["name"])
+        results.append(score_run_dir(header_path.parent, suite))
+    return results

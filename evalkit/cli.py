@@ -1,0 +1,137 @@
+"""The `evalkit` command line: thin wrappers over the Python API."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Is the fine-tune better than its base, and what did it break?")
+models_app = typer.Typer(no_args_is_help=True, help="Pull and inspect embedded models.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect and prune the generation cache.")
+app.add_typer(models_app, name="models")
+app.add_typer(cache_app, name="cache")
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    set_debug(debug)
+    # SIGTERM behaves like Ctrl-C: finished work is on disk, the run can be resumed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@app.command()
+@handle_errors
+def run(
+    model: Path = typer.Argument(..., help="Model spec YAML."),
+    suite: list[str] = typer.Option([], "--suite", "-s", help="Suite name or folder (repeatable)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
+    out: Optional[Path] = typer.Option(None, help="Run directory (default runs/<model name>)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue an interrupted run (default) or redo it."),
+    against: Optional[Path] = typer.Option(None, help="Compare with a committed baseline JSON."),
+    allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
+) -> None:
+    """Generate and score one model on one or more suites."""
+    from evalkit.api import run_model
+
+    results = run_model(
+        model, suites=suite, limit=limit, out=out, use_cache=not no_cache, resume=resume, progress=progress_bar
+    )
+    table = Table(title="evalkit run")
+    for col in ("suite", "metric", "score", "n", "errors", "generated", "cached"):
+        table.add_column(col, justify="left" if col in ("suite", "metric") else "right")
+    for res in results:
+        m = res.metrics
+        main = m["metrics"][m["primary_metric"]]
+        table.add_row(
+            m["suite"]["name"], m["primary_metric"], fmt_score(main["mean"]), str(main["n"]),
+            str(main["errors"]), str(res.generated), str(res.cached + res.resumed),
+        )
+    console.print(table)
+    console.print(f"run files: {results[0].out_dir.parent if results else out}")
+    if against is not None:
+        from evalkit.api import compare_runs_with_baseline
+
+        compare_runs_with_baseline([r.out_dir for r in results], against, allow_mismatch=allow_mismatch)
+
+
+@app.command()
+@handle_errors
+def score(run_dir: Path = typer.Argument(..., help="A run directory (or a folder of them).")) -> None:
+    """Re-score finished runs from their generations (never re-generates)."""
+    from evalkit.api import rescore
+
+    for metrics in rescore(run_dir):
+        main = metrics["metrics"][metrics["primary_metric"]]
+        console.print(f"{metrics['suite']['name']}: {metrics['primary_metric']} = {fmt_score(main['mean'])}")
+
+
+@models_app.command("pull")
+@handle_errors
+def models_pull(name: str = typer.Argument("smollm2-135m-instruct"), force: bool = False) -> None:
+    """Fetch and convert an embedded model into the cache."""
+    from evalkit.models.registry import pull_model
+
+    path = pull_model(name, force=force, progress=lambda msg: console.print(f"  {msg}"))
+    console.print(f"{name}: {path}")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list() -> None:
+    """Show cached models."""
+    from evalkit.models.registry import list_models
+
+    table = Table(title="cached models")
+    for col in ("name", "size", "weights sha256", "path"):
+        table.add_column(col)
+    for m in list_models():
+        table.add_row(m.name, f"{m.size_bytes / 1e6:.0f} MB", m.weights_sha256[:16], str(m.path))
+    console.print(table)
+
+
+@models_app.command("path")
+@handle_errors
+def models_path(name: str) -> None:
+    """Print the converted model directory (for lm_eval, vLLM, transformers serve)."""
+    from evalkit.models.registry import model_path
+
+    print(model_path(name))
+
+
+@cache_app.command("stats")
+@handle_errors
+def cache_stats() -> None:
+    """Entries and size of the generation cache."""
+    from evalkit.api import open_cache
+
+    stats = open_cache().stats()
+    console.print(f"{stats.entries} generations, {stats.fingerprints} model fingerprints, "
+                  f"{stats.bytes / 1e6:.1f} MB at {stats.path}")
+
+
+@cache_app.command("prune")
+@handle_errors
+def cache_prune(
+    older_than_days: Optional[float] = typer.Option(None, help="Drop entries unused for this many days."),
+    fingerprint: Optional[str] = typer.Option(None, help="Drop entries of this fingerprint (prefix)."),
+    all_entries: bool = typer.Option(False, "--all", help="Drop everything."),
+) -> None:
+    """Delete cache entries."""
+    from evalkit.api import open_cache
+
+    if older_than_days is None and fingerprint is None and not all_entries:
+        raise typer.BadParameter("give --older-than-days, --fingerprint or --all")
+    removed = open_cache().prune(older_than_days=older_than_days, fingerprint=fingerprint)
+    console.print(f"removed {removed} cache entries")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,74 @@
+"""CLI plumbing shared by commands: error handling, progress bars, tables."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import contextmanager
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from evalkit.errors import EvalkitError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+_DEBUG = {"on": bool(os.environ.get("EVALKIT_DEBUG"))}
+
+
+def set_debug(flag: bool) -> None:
+    """Show tracebacks for errors (``--debug``)."""
+    _DEBUG["on"] = _DEBUG["on"] or flag
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn EvalkitError into a one-paragraph message and exit 2; Ctrl-C into exit 130 with a resume hint."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EvalkitError as exc:
+            if _DEBUG["on"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print(
+                "[yellow]interrupted.[/] Finished samples are saved; run the same command with --resume "
+                "to continue without recomputing them."
+            )
+            sys.exit(130)
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None):
+    """A rich progress bar; yields ``update(done, total)``."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            progress.update(task, completed=done, total=new_total if new_total is not None else total)
+
+        yield update
+
+
+def fmt_score(value: float | None) -> str:
+    """A metric as a percentage-like string, or an em dash."""
+    return "—" if value is None else f"{value:.3f}"

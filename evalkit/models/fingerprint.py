@@ -1,0 +1,55 @@
+"""Fingerprints: what exactly produced a result (weights, adapter, template, decoding)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from evalkit.models.prompting import sha256_text, template_text
+from evalkit.models.spec import ModelSpec
+
+
+def adapter_fingerprint(adapter_dir: str | None) -> str | None:
+    """sha256 over an adapter's config and weight files (None when there is no adapter)."""
+    if not adapter_dir:
+        return None
+    folder = Path(adapter_dir)
+    digest = hashlib.sha256()
+    names = sorted(
+        p for p in folder.iterdir() if p.name == "adapter_config.json" or p.suffix in (".safetensors", ".bin")
+    ) if folder.is_dir() else []
+    if not names:
+        return f"missing:{adapter_dir}"
+    for path in names:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
+    """The components of a spec's fingerprint, stored with every result."""
+    if spec.backend == "openai":
+        model_part = {"backend": "openai", "base_url": spec.base_url, "model": spec.model}
+    else:
+        model_part = {"backend": "hf", "weights": weights_sha, "dtype": spec.dtype, "quantization": spec.quantization}
+    return {
+        **model_part,
+        "adapter": adapter_fingerprint(spec.adapter),
+        "chat_template": sha256_text(template_text(base_dir, spec.chat_template)),
+        "system_prompt": sha256_text(spec.system_prompt or ""),
+        "generation": spec.generation.model_dump(),
+    }
+
+
+def combine(parts: dict) -> str:
+    """One hex digest for a parts dict (stable key order)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def generation_key(model_parts: dict, prompt: str, generation: dict) -> str:
+    """Content address of one generation: the model (minus its default decoding), the prompt and decoding."""
+    core = {k: v for k, v in model_parts.items() if k != "generation"}
+    return combine({"model": core, "prompt": sha256_text(prompt), "generation": generation})

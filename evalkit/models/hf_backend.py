@@ -1,0 +1,186 @@
+"""The Hugging Face backend: batched generation and log-likelihoods on a local model."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
+from evalkit.models.prompting import apply_template_policy, render_prompt
+from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.types import Generation, SampleInput
+
+BatchCallback = Callable[[list[Generation]], None]
+
+
+def cut_at_stop(text: str, stops: Iterable[str]) -> tuple[str, bool]:
+    """Truncate ``text`` at the earliest stop string; returns (text, stopped)."""
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            pos = text.find(stop)
+            if pos != -1:
+                cut = min(cut, pos)
+    return text[:cut], cut < len(text)
+
+
+class HFBackend:
+    """Runs one model arm (base + optional adapter + prompting) on a shared loaded base."""
+
+    def __init__(self, spec: ModelSpec, base_dir: str, base_fingerprint: str, pool: BasePool | None = None):
+        self.spec = spec
+        self._pool = pool or DEFAULT_POOL
+        self._base_dir = base_dir
+        self._base_fingerprint = base_fingerprint
+        self._loaded: LoadedBase | None = None
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        """The tokenizer (loaded lazily, cheap compared with the model)."""
+        if self._tokenizer is None:
+            from evalkit.models.hf_loading import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self._base_dir)
+            apply_template_policy(self._tokenizer, self.spec.chat_template)
+        return self._tokenizer
+
+    def loaded(self) -> LoadedBase:
+        """The shared base with this arm's adapter attached (loads on first use)."""
+        if self._loaded is None:
+            loaded = self._pool.get(self._base_dir, self.spec.dtype, self.spec.quantization)
+            if self.spec.adapter:
+                check_adapter_base(
+                    self.spec.adapter, self._base_fingerprint, self.spec.base, self.spec.allow_base_mismatch
+                )
+                attach_adapter(loaded, self.spec.adapter)
+            apply_template_policy(loaded.tokenizer, self.spec.chat_template)
+            self._loaded = loaded
+        return self._loaded
+
+    def render(self, user_input: SampleInput) -> str:
+        """The exact prompt text for one input."""
+        return render_prompt(self.tokenizer, user_input, self.spec.system_prompt, self.spec.chat_template)
+
+    def generate(
+        self,
+        prompts: list[tuple[str, str]],
+        config: GenerationConfig,
+        *,
+        batch_size: int | None = None,
+        on_batch: BatchCallback | None = None,
+    ) -> list[Generation]:
+        """Generate for (sample_id, prompt) pairs; batches are length-sorted, results in input order."""
+        import torch
+
+        loaded = self.loaded()
+        tok = loaded.tokenizer
+        batch_size = batch_size or self.spec.batch_size
+        lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for _, p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        results: dict[int, Generation] = {}
+        with torch.inference_mode(), loaded.lock, loaded.select(self.spec.adapter):
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = self._generate_batch(loaded, [prompts[i] for i in chunk], config)
+                results.update(zip(chunk, batch))
+                if on_batch is not None:
+                    on_batch(batch)
+        return [results[i] for i in range(len(prompts))]
+
+    def _generate_batch(self, loaded: LoadedBase, items: list[tuple[str, str]], config: GenerationConfig):
+        import torch
+
+        tok, model = loaded.tokenizer, loaded.model
+        enc = tok([p for _, p in items], return_tensors="pt", padding=True, add_special_tokens=False)
+        kwargs = dict(
+            max_new_tokens=config.max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            do_sample=config.temperature > 0,
+        )
+        if config.temperature > 0:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p)
+            torch.manual_seed(config.seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if config.stop:
+            kwargs.update(stop_strings=config.stop, tokenizer=tok)
+        started = time.perf_counter()
+        out = model.generate(**enc, **kwargs)
+        elapsed = time.perf_counter() - started
+        prompt_len = enc["input_ids"].shape[1]
+        generations = []
+        for row, (sample_id, _) in enumerate(items):
+            new_ids = out[row, prompt_len:].tolist()
+            new_ids = _trim_at_eos(new_ids, _eos_ids(model, tok), tok.pad_token_id)
+            text, _ = cut_at_stop(tok.decode(new_ids, skip_special_tokens=True), config.stop)
+            generations.append(
+                Generation(
+                    sample_id=sample_id,
+                    text=text,
+                    prompt_tokens=int(enc["attention_mask"][row].sum()),
+                    new_tokens=len(new_ids),
+                    latency_s=round(elapsed / len(items), 6),
+                )
+            )
+        return generations
+
+    def loglikelihood(self, requests: list[tuple[str, str]], batch_size: int | None = None) -> list[tuple[float, bool]]:
+        """Sum log-probability of each continuation given its context, and whether it is the greedy path."""
+        import torch
+
+        loaded = self.loaded()
+        tok, model = loaded.tokenizer, loaded.model
+        batch_size = batch_size or self.spec.batch_size
+        results: list[tuple[float, bool]] = []
+        with torch.inference_mode(), loaded.lock, loaded.select(self.spec.adapter):
+            for start in range(0, len(requests), batch_size):
+                results.extend(_loglikelihood_batch(model, tok, requests[start : start + batch_size]))
+        return results
+
+
+def _eos_ids(model, tok) -> set[int]:
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    return ids
+
+
+def _trim_at_eos(ids: list[int], eos: set[int], pad: int | None) -> list[int]:
+    for index, token in enumerate(ids):
+        if token in eos:
+            return ids[:index]
+    while ids and pad is not None and ids[-1] == pad and pad not in eos:
+        ids = ids[:-1]
+    return ids
+
+
+def _loglikelihood_batch(model, tok, batch: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+    import torch
+
+    encoded = []
+    for context, continuation in batch:
+        ctx = tok(context, add_special_tokens=False)["input_ids"]
+        whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
+        n_cont = max(1, len(whole) - len(ctx))
+        encoded.append((whole, n_cont))
+    width = max(len(w) for w, _ in encoded)
+    pad = tok.pad_token_id
+    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, (whole, _) in enumerate(encoded):
+        ids[row, width - len(whole) :] = torch.tensor(whole)
+        mask[row, width - len(whole) :] = 1
+    logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+    out = []
+    for row, (whole, n_cont) in enumerate(encoded):
+        targets = ids[row, width - n_cont :]
+        lp = logprobs[row, width - n_cont - 1 : width - 1]
+        picked = lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        greedy = bool((lp.argmax(-1) == targets).all())
+        out.append((float(picked.sum()), greedy))
+    return out

@@ -1,0 +1,166 @@
+"""Loading base models (once) and PEFT adapters onto them.
+
+A :class:`BasePool` keeps one loaded base per (weights, dtype, quantization);
+each adapter is attached to it under its own name, so base, prompt-only and
+any number of adapter arms share one copy of the base weights.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.errors import ModelError
+
+ADAPTER_CARD = "evalkit-card.json"
+
+
+@dataclass
+class LoadedBase:
+    """A loaded base model, its tokenizer, and the adapters attached so far."""
+
+    model: object
+    tokenizer: object
+    base_dir: str
+    adapters: dict[str, str] = field(default_factory=dict)  # adapter path -> peft adapter name
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def select(self, adapter_path: str | None):
+        """Activate the adapter at ``adapter_path`` (or none) and return a context manager."""
+        from contextlib import nullcontext
+
+        if adapter_path is None:
+            if hasattr(self.model, "disable_adapter") and self.adapters:
+                return self.model.disable_adapter()
+            return nullcontext()
+        self.model.set_adapter(self.adapters[adapter_path])
+        return nullcontext()
+
+
+def torch_dtype(name: str):
+    """The torch dtype for a spec's dtype name ('auto' means float32 on CPU)."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, name)
+
+
+def quantization_config(kind: str, compute_dtype):
+    """A BitsAndBytesConfig for nf4/int8, or None."""
+    if kind == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if kind == "nf4":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def load_tokenizer(base_dir: str):
+    """Load a tokenizer for generation: left padding, a pad token."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(base_dir)
+    except OSError as exc:
+        raise ModelError(
+            f"could not load the tokenizer of {base_dir!r}: {str(exc).splitlines()[0]}",
+            hint="a hub id needs network access or a local copy; use a local directory or evalkit:<name>",
+        ) from None
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base_model(base_dir: str, dtype: str, quantization: str):
+    """Load the base causal LM in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    compute = torch_dtype(dtype)
+    kwargs = {"dtype": compute}
+    qconfig = quantization_config(quantization, compute)
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
+    except OSError as exc:
+        raise ModelError(
+            f"could not load model {base_dir!r}: {str(exc).splitlines()[0]}",
+            hint="a hub id needs network access or a local copy; use a local directory or evalkit:<name>",
+        ) from None
+    model.eval()
+    return model
+
+
+def read_adapter_card(adapter_dir: str) -> dict | None:
+    """The evalkit card of an adapter directory, if it has one."""
+    card = Path(adapter_dir) / ADAPTER_CARD
+    return json.loads(card.read_text(encoding="utf-8")) if card.is_file() else None
+
+
+def check_adapter_base(adapter_dir: str, base_fingerprint: str, base_name: str, allow_mismatch: bool) -> None:
+    """Refuse an adapter whose card names a different base (unless explicitly allowed)."""
+    card = read_adapter_card(adapter_dir)
+    if card is None or allow_mismatch:
+        return
+    expected = card.get("base_fingerprint")
+    if expected and expected != base_fingerprint:
+        raise ModelError(
+            f"adapter {adapter_dir} was trained on base {card.get('base', '?')!r} "
+            f"(weights {expected[:12]}), not on {base_name!r} (weights {base_fingerprint[:12]}).",
+            hint="point base: at the model the adapter was trained on, or set allow_base_mismatch: true "
+            "if you know what you are doing",
+        )
+
+
+def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
+    """Load a PEFT adapter onto the shared base under a stable name."""
+    if adapter_path in loaded.adapters:
+        return
+    path = Path(adapter_path)
+    if not (path / "adapter_config.json").is_file():
+        raise ModelError(f"adapter {adapter_path!r}: no adapter_config.json there (is it a PEFT adapter dir?).")
+    from peft import PeftModel
+
+    name = f"a{len(loaded.adapters)}"
+    try:
+        if not loaded.adapters and not isinstance(loaded.model, PeftModel):
+            loaded.model = PeftModel.from_pretrained(loaded.model, adapter_path, adapter_name=name)
+        else:
+            loaded.model.load_adapter(adapter_path, adapter_name=name)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"adapter {adapter_path!r} does not fit this base model: {str(exc)[:400]}") from None
+    loaded.model.eval()
+    loaded.adapters[adapter_path] = name
+
+
+class BasePool:
+    """Loads each base model once per process and hands out shared handles."""
+
+    def __init__(self):
+        self._bases: dict[tuple, LoadedBase] = {}
+
+    def get(self, base_dir: str, dtype: str, quantization: str) -> LoadedBase:
+        """The loaded base for these settings (loading it on first request)."""
+        key = (base_dir, dtype, quantization)
+        if key not in self._bases:
+            tok = load_tokenizer(base_dir)
+            model = load_base_model(base_dir, dtype, quantization)
+            self._bases[key] = LoadedBase(model=model, tokenizer=tok, base_dir=base_dir)
+        return self._bases[key]
+
+    def clear(self) -> None:
+        """Drop every loaded model."""
+        self._bases.clear()
+
+
+DEFAULT_POOL = BasePool()

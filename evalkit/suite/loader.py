@@ -1,0 +1,202 @@
+"""Load a suite folder (``suite.yaml`` + data) into a :class:`Suite` of samples."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from evalkit.config import load_config
+from evalkit.errors import ConfigError, DataError
+from evalkit.suite.spec import HubData, SuiteSpec
+from evalkit.types import Sample
+
+SUITES_ROOT = Path(__file__).resolve().parents[2] / "suites"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: its spec, folder, samples and built scoring functions."""
+
+    spec: SuiteSpec
+    folder: Path
+    samples: list[Sample]
+    scorers: dict[str, Callable] = field(default_factory=dict, repr=False)
+    data_sha256: str = ""
+
+    @property
+    def name(self) -> str:
+        """The suite's name."""
+        return self.spec.name
+
+    def render_prompt(self, sample: Sample):
+        """The model input for ``sample``: the template applied to text inputs."""
+        template = self.spec.prompt_template
+        if template is None or sample.is_chat:
+            return sample.input
+        return template.replace("{input}", sample.input)
+
+
+def find_suite_dir(name_or_path: str, search: list[Path] | None = None) -> Path:
+    """Resolve a suite given as a folder, a suite.yaml path, or a shipped suite's name."""
+    candidate = Path(name_or_path)
+    if candidate.is_file() and candidate.name.endswith((".yaml", ".yml")):
+        return candidate.parent
+    if (candidate / "suite.yaml").is_file():
+        return candidate
+    for root in (search or []) + [Path.cwd() / "suites", SUITES_ROOT]:
+        if (root / name_or_path / "suite.yaml").is_file():
+            return root / name_or_path
+    known = sorted(p.parent.name for p in SUITES_ROOT.glob("*/suite.yaml"))
+    raise ConfigError(
+        f"suite {name_or_path!r} not found: no suite.yaml there, in ./suites/ or among the shipped suites.",
+        hint=f"shipped suites: {', '.join(known)}",
+    )
+
+
+def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bool = True) -> Suite:
+    """Load and validate a suite; ``limit`` keeps the first N samples (in file order)."""
+    from evalkit.scorers.registry import build_scorer
+
+    folder = find_suite_dir(name_or_path).resolve()
+    spec_path = folder / "suite.yaml"
+    spec = load_config(SuiteSpec, spec_path)
+    if spec.kind == "lm-eval":
+        return Suite(spec=spec, folder=folder, samples=[])
+    rows, data_hash, source = _read_rows(spec, folder)
+    samples = _rows_to_samples(rows, spec, source)
+    if not samples:
+        raise DataError(f"{source}: the suite {spec.name!r} has no samples.")
+    if limit is not None:
+        samples = samples[:limit]
+    scorers = {}
+    if build_scorers:
+        for index, cfg in enumerate(spec.scorers):
+            where = f"{spec_path}: scorers[{index}]"
+            scorers[cfg.key] = build_scorer(cfg.name, cfg.options, suite_dir=folder, where=where)
+    return Suite(spec=spec, folder=folder, samples=samples, scorers=scorers, data_sha256=data_hash)
+
+
+def resolve_inside(folder: Path, relative: str, what: str) -> Path:
+    """Resolve ``relative`` against ``folder``, refusing paths that escape it."""
+    path = (folder / relative).resolve()
+    if folder.resolve() not in path.parents and path != folder.resolve():
+        raise ConfigError(f"{folder / 'suite.yaml'}: {what} {relative!r} escapes the suite folder {folder}.")
+    return path
+
+
+def _read_rows(spec: SuiteSpec, folder: Path) -> tuple[list[tuple[int, dict]], str, str]:
+    if isinstance(spec.data, HubData):
+        return _read_hub(spec.data), f"hub:{spec.data.hub}:{spec.data.name}:{spec.data.split}", spec.data.hub
+    path = resolve_inside(folder, spec.data, "data file")
+    if not path.is_file():
+        raise DataError(f"{folder / 'suite.yaml'}: data file {spec.data!r} not found (looked for {path}).")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8.") from None
+    fmt = spec.format if spec.format != "auto" else path.suffix.lstrip(".").lower()
+    readers = {"jsonl": read_jsonl_text, "json": _read_json_text, "csv": _read_csv_text}
+    if fmt not in readers:
+        raise DataError(f"{path}: cannot tell the data format from the extension; set format: jsonl|json|csv.")
+    return readers[fmt](text, str(path)), digest, str(path)
+
+
+def read_jsonl_text(text: str, source: str) -> list[tuple[int, dict]]:
+    """Parse JSON lines, returning (line number, object) pairs; errors name file and line."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}:{number}: malformed JSON line: {exc.msg} (column {exc.colno}).") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{source}:{number}: expected a JSON object, got {type(obj).__name__}.")
+        rows.append((number, obj))
+    return rows
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """Read a JSONL file (UTF-8) into (line, object) pairs with located errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start}).") from None
+    return read_jsonl_text(text, str(path))
+
+
+def _read_json_text(text: str, source: str) -> list[tuple[int, dict]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}.") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{source}: expected a JSON list of objects.")
+    return [(i + 1, r) for i, r in enumerate(data)]
+
+
+def _read_csv_text(text: str, source: str) -> list[tuple[int, dict]]:
+    reader = csv.DictReader(text.splitlines())
+    return [(i + 2, dict(row)) for i, row in enumerate(reader)]
+
+
+def _read_hub(data: HubData) -> list[tuple[int, dict]]:
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(data.hub, data.name, split=data.split)
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types offline
+        raise DataError(
+            f"could not load dataset {data.hub!r} (config {data.name!r}, split {data.split!r}): "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+            hint="offline? use a local JSONL/CSV file next to suite.yaml instead",
+        ) from None
+    return [(i + 1, dict(row)) for i, row in enumerate(ds)]
+
+
+def _rows_to_samples(rows: list[tuple[int, dict]], spec: SuiteSpec, source: str) -> list[Sample]:
+    fields = spec.fields
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        value = row.get(fields.input, row.get("messages"))
+        if value is None:
+            raise DataError(f"{source}:{line}: row has no {fields.input!r} (or 'messages') field.")
+        if not isinstance(value, (str, list)):
+            raise DataError(f"{source}:{line}: {fields.input!r} must be text or a list of chat messages.")
+        sample_id = row.get(fields.id)
+        sample_id = str(sample_id) if sample_id is not None else _content_id(value)
+        if sample_id in seen:
+            raise DataError(
+                f"{source}:{line}: duplicate sample id {sample_id!r} (first seen on line {seen[sample_id]}).",
+                hint="ids must be unique so runs can be joined sample by sample",
+            )
+        seen[sample_id] = line
+        metadata = _metadata(row, fields.metadata, exclude={fields.id, fields.input, fields.target, "messages"})
+        samples.append(Sample(id=sample_id, input=value, target=row.get(fields.target), metadata=metadata))
+    return samples
+
+
+def _metadata(row: dict, keys: list[str] | None, exclude: set[str]) -> dict[str, Any]:
+    meta = dict(row.get("metadata") or {}) if isinstance(row.get("metadata"), dict) else {}
+    extra = keys if keys is not None else [k for k in row if k not in exclude and k != "metadata"]
+    for key in extra:
+        if key in row:
+            meta[key] = row[key]
+    return meta
+
+
+def _content_id(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:12]

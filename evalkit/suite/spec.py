@@ -1,0 +1,104 @@
+"""`SuiteSpec`: the YAML that describes one evaluation suite."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from evalkit.config import StrictModel
+
+SuiteKind = Literal["task", "regression", "general", "lm-eval"]
+FORGETTING_KINDS = ("regression", "general", "lm-eval")
+
+
+class HubData(StrictModel):
+    """A `datasets` source: ``load_dataset(path, name, split=split)``."""
+
+    hub: str
+    name: str | None = None
+    split: str = "test"
+
+
+class FieldMap(StrictModel):
+    """Which data columns hold the id, input, target and metadata."""
+
+    id: str = "id"
+    input: str = "input"
+    target: str = "target"
+    metadata: list[str] | None = None
+
+
+class ScorerConfig(StrictModel):
+    """One scorer applied to every sample; ``options`` go to its factory."""
+
+    name: str
+    id: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The name under which this scorer's results are stored."""
+        return self.id or self.name
+
+
+class LmEvalConfig(StrictModel):
+    """lm-evaluation-harness tasks run by a suite of kind ``lm-eval``."""
+
+    tasks: list[str]
+    num_fewshot: int | None = None
+    limit: int | None = None
+    include_path: str | None = None
+    batch_size: int = 16
+    metric: str = "acc"
+
+
+class GenerationOverrides(StrictModel):
+    """Suite-level decoding settings that override the model spec's."""
+
+    max_new_tokens: int | None = None
+    stop: list[str] | None = None
+
+
+class SuiteSpec(StrictModel):
+    """An evaluation suite: data, prompt template, scorers and the headline metric."""
+
+    name: str
+    version: str = "1"
+    kind: SuiteKind = "task"
+    description: str = ""
+    data: str | HubData | None = None
+    format: Literal["auto", "jsonl", "json", "csv"] = "auto"
+    fields: FieldMap = Field(default_factory=FieldMap)
+    prompt_template: str | None = None
+    generation: GenerationOverrides = Field(default_factory=GenerationOverrides)
+    scorers: list[ScorerConfig] = Field(default_factory=list)
+    metric: str | None = None
+    category_field: str | None = None
+    lm_eval: LmEvalConfig | None = None
+    provenance: str | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> SuiteSpec:
+        if self.kind == "lm-eval":
+            if self.lm_eval is None:
+                raise ValueError("a suite of kind 'lm-eval' needs an 'lm_eval:' section with tasks")
+            return self
+        if self.data is None:
+            raise ValueError("'data' is required (a file next to suite.yaml or {hub: ...})")
+        if not self.scorers:
+            raise ValueError("'scorers' must name at least one scorer")
+        keys = [s.key for s in self.scorers]
+        dupes = {k for k in keys if keys.count(k) > 1}
+        if dupes:
+            raise ValueError(f"scorer keys must be unique; give an 'id' to repeated {sorted(dupes)}")
+        if self.metric is not None and self.metric not in keys:
+            raise ValueError(f"metric {self.metric!r} is not one of the scorers {keys}")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        """The scorer key whose mean is the suite's headline score."""
+        if self.kind == "lm-eval":
+            return self.lm_eval.metric  # type: ignore[union-attr]
+        return self.metric or self.scorers[0].key

@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny random Llama for fast tests, isolated EVALKIT_HOME, suite builders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_model import build_tiny_llama  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama saved once per test session."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture()
+def isolated_home(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty EVALKIT_HOME for the test."""
+    home = tmp_path / "evalkit-home"
+    monkeypatch.setenv("EVALKIT_HOME", str(home))
+    return home
+
+
+def write_suite(folder: Path, rows: list[dict], spec: dict) -> Path:
+    """Write a suite folder with data.jsonl and suite.yaml; returns the folder."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "data.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    (folder / "suite.yaml").write_text(yaml.safe_dump({"data": "data.jsonl", **spec}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def small_suite(tmp_path) -> Path:
+    """A 12-sample exact-match suite."""
+    rows = [
+        {"id": f"q{i}", "input": f"What is {i} plus {i}?", "target": str(2 * i), "metadata": {"category": "math"}}
+        for i in range(12)
+    ]
+    spec = {"name": "small", "kind": "task", "generation": {"max_new_tokens": 8},
+            "scorers": [{"name": "exact_match"}, {"name": "length", "options": {"max": 5}}]}
+    return write_suite(tmp_path / "suites" / "small", rows, spec)
