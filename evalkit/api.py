@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from evalkit.cache import GenerationCache
-from evalkit.errors import ConfigError
+from evalkit.cli_support import err_console
+from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.models.loader import Arm, load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.runner.run import RunResult, run_suite, score_run_dir
@@ -73,7 +74,14 @@ def run_model(
 ) -> list[RunResult]:
     """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite."""
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
-    loaded_suites = [load_suite(name, limit=limit) for name in suites_for(spec, suites or [])]
+    loaded_suites = []
+    for name in suites_for(spec, suites or []):
+        try:
+            loaded_suites.append(load_suite(name, limit=limit))
+        except SuiteSkipped as exc:
+            err_console.print(f"[yellow]skipped {name}:[/] {exc.message}")
+    if not loaded_suites:
+        raise ConfigError("no suite could run (see the notices above).")
     arm = load_model(spec)
     root = Path(out) if out is not None else Path("runs")
     cache = open_cache() if use_cache else None

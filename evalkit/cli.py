@@ -14,8 +14,10 @@ from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar,
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Is the fine-tune better than its base, and what did it break?")
 models_app = typer.Typer(no_args_is_help=True, help="Pull and inspect embedded models.")
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect and prune the generation cache.")
+baseline_app = typer.Typer(no_args_is_help=True, help="Save and bless committed baselines.")
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
+app.add_typer(baseline_app, name="baseline")
 
 
 @app.callback()
@@ -70,6 +72,90 @@ def score(run_dir: Path = typer.Argument(..., help="A run directory (or a folder
     for metrics in rescore(run_dir):
         main = metrics["metrics"][metrics["primary_metric"]]
         console.print(f"{metrics['suite']['name']}: {metrics['primary_metric']} = {fmt_score(main['mean'])}")
+
+
+@app.command()
+@handle_errors
+def compare(
+    specs: list[Path] = typer.Argument(..., help="Model specs; the first is the reference."),
+    suite: list[str] = typer.Option([], "--suite", "-s", help="Suites to compare on (overrides the specs')."),
+    out: Path = typer.Option(Path("reports/compare"), help="Output directory (report, comparison.json, runs)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
+    gate: Optional[Path] = typer.Option(None, help="gate.yaml; exit code 1 when it fails."),
+    against: Optional[Path] = typer.Option(None, help="A committed baseline JSON to use as the reference."),
+    allow_mismatch: bool = typer.Option(False, help="Accept a baseline of another fingerprint or suite version."),
+    junit: Optional[Path] = typer.Option(None, help="Write JUnit XML (one test case per gate rule)."),
+    summary: Optional[Path] = typer.Option(None, help="Write a GitHub-flavoured markdown summary."),
+    history: Optional[Path] = typer.Option(None, help="Append scores to this history file and plot it."),
+    output_format: str = typer.Option("table", "--format", help="table or json (comparison on stdout)."),
+    min_effect: float = typer.Option(0.05, help="Smallest change worth detecting (for power notes/verdicts)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."),
+) -> None:
+    """Compare models side by side with paired statistics; write the HTML report."""
+    from evalkit.compare.analysis import CompareOptions
+    from evalkit.compare.orchestrate import CompareRequest
+    from evalkit.compare.orchestrate import compare as run_compare
+
+    request = CompareRequest(
+        specs=list(specs), suites=suite, out=out, limit=limit, gate=gate, against=against,
+        allow_mismatch=allow_mismatch, use_cache=not no_cache, resume=resume, history=history,
+        options=CompareOptions(min_effect=min_effect),
+    )
+    comparison = run_compare(request, progress=progress_bar)
+    finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
+
+
+def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_format: str) -> None:
+    """Print the verdicts, write JUnit/summary files, and exit with the gate's code."""
+    import json
+
+    from evalkit.cli_output import print_comparison
+    from evalkit.report.junit import write_junit
+    from evalkit.report.markdown import render_markdown_summary
+
+    if junit is not None:
+        write_junit(comparison, junit)
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(render_markdown_summary(comparison))
+    if output_format == "json":
+        print(json.dumps(comparison, indent=2, default=str))
+    else:
+        print_comparison(comparison)
+        console.print(f"report: {(out / 'index.html').resolve()}")
+    gate = comparison.get("gate")
+    if gate is not None and not gate["passed"]:
+        raise typer.Exit(1)
+
+
+@baseline_app.command("save")
+@handle_errors
+def baseline_save(
+    source: Path = typer.Argument(..., help="A run directory or a compare output directory."),
+    name: str = typer.Option(..., help="Baseline name (written to baselines/NAME.json)."),
+    arm: Optional[str] = typer.Option(None, help="Which arm, when the source holds several."),
+    directory: Path = typer.Option(Path("baselines"), help="Where baselines live."),
+) -> None:
+    """Save a new baseline from finished runs (refuses to overwrite)."""
+    from evalkit.compare.baseline import save_baseline
+
+    console.print(f"saved {save_baseline(source, name, directory=directory, arm=arm)}")
+
+
+@baseline_app.command("bless")
+@handle_errors
+def baseline_bless(
+    source: Path = typer.Argument(..., help="A run directory or a compare output directory."),
+    name: str = typer.Option(..., help="Baseline name to update."),
+    arm: Optional[str] = typer.Option(None, help="Which arm, when the source holds several."),
+    directory: Path = typer.Option(Path("baselines"), help="Where baselines live."),
+) -> None:
+    """Deliberately replace a baseline with newer runs (recording what it replaced)."""
+    from evalkit.compare.baseline import save_baseline
+
+    console.print(f"blessed {save_baseline(source, name, directory=directory, arm=arm, bless=True)}")
 
 
 @models_app.command("pull")
@@ -130,6 +216,16 @@ def cache_prune(
         raise typer.BadParameter("give --older-than-days, --fingerprint or --all")
     removed = open_cache().prune(older_than_days=older_than_days, fingerprint=fingerprint)
     console.print(f"removed {removed} cache entries")
+
+
+def _register_plugins() -> None:
+    # Commands that live with their feature package.
+    from evalkit.train.cli import register as register_train
+
+    register_train(app)
+
+
+_register_plugins()
 
 
 def main() -> None:

@@ -34,3 +34,11 @@ class GateFailed(Exception):
     """Raised to signal that a gate ran and failed (exit code 1)."""
 
     exit_code = 1
+
+
+class SuiteSkipped(EvalkitError):
+    """A suite cannot run here for a stated reason (e.g. its judge has no API key).
+
+    Runners skip it with a visible notice and carry on with the other suites;
+    it is never silently scored.
+    """

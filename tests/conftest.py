@@ -49,3 +49,29 @@ def small_suite(tmp_path) -> Path:
     spec = {"name": "small", "kind": "task", "generation": {"max_new_tokens": 8},
             "scorers": [{"name": "exact_match"}, {"name": "length", "options": {"max": 5}}]}
     return write_suite(tmp_path / "suites" / "small", rows, spec)
+
+
+DEFAULT_TEST_HOME = "/tmp/evalkit-test-home"
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The embedded default model, pulled once into a persistent home shared across sessions.
+
+    The home is ``$EVALKIT_TEST_HOME`` (default ``/tmp/evalkit-test-home``); the
+    first session downloads and converts (about 25 s), later ones reuse it.
+    """
+    import os
+
+    from evalkit.models.registry import pull_model
+
+    home = os.environ.get("EVALKIT_TEST_HOME") or DEFAULT_TEST_HOME
+    previous = os.environ.get("EVALKIT_HOME")
+    os.environ["EVALKIT_HOME"] = home
+    try:
+        return pull_model("smollm2-135m-instruct")
+    finally:
+        if previous is None:
+            os.environ.pop("EVALKIT_HOME", None)
+        else:
+            os.environ["EVALKIT_HOME"] = previous

@@ -24,11 +24,13 @@ __all__ = [
     "wilcoxon_signed_rank",
 ]
 
+Values = Sequence[float | None]  # per-sample scores aligned by sample id; None/NaN = missing
+
 _MAX_CHUNK_ELEMENTS = 2_000_000  # bounds memory of one resampling chunk (~16 MB per array)
 _MAX_EXACT_FLIPS = 16  # exact sign-flip enumeration up to 2**16 patterns
 
 
-def align_pairs(*arms: Sequence[float | None]) -> tuple[list[np.ndarray], int]:
+def align_pairs(*arms: Values) -> tuple[list[np.ndarray], int]:
     """Return the arms restricted to samples present in all of them, and how many were dropped.
 
     Values may be numbers, booleans, ``None`` or NaN.  Raises ``ValueError`` for empty
@@ -89,7 +91,7 @@ def _percentile_interval(dist: np.ndarray, confidence: float) -> tuple[float, fl
 
 
 def bootstrap_mean_ci(
-    x: Sequence[float | None], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+    x: Values, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """Mean of one arm with a percentile bootstrap CI: ``(mean, low, high)``; NaN/None ignored.
 
@@ -104,12 +106,7 @@ def bootstrap_mean_ci(
 
 
 def paired_bootstrap_ci(
-    a: Sequence[float | None],
-    b: Sequence[float | None],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
+    a: Values, b: Values, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """``(delta, low, high)``: ``delta = mean(b) - mean(a)`` with a paired percentile bootstrap CI.
 
@@ -163,7 +160,7 @@ def mcnemar_exact(a_pass: Sequence[bool | None], b_pass: Sequence[bool | None]) 
 
 
 def paired_permutation_test(
-    a: Sequence[float | None], b: Sequence[float | None], *, n_resamples: int = 10000, seed: int = 0
+    a: Values, b: Values, *, n_resamples: int = 10000, seed: int = 0
 ) -> float:
     """Two-sided sign-flip permutation p-value for ``mean(b) - mean(a) == 0``.
 
@@ -185,9 +182,20 @@ def paired_permutation_test(
         return 1.0
     threshold = abs(diffs.sum()) - 1e-9 * np.abs(diffs).sum()  # tolerate float summation noise
     if diffs.size <= _MAX_EXACT_FLIPS:
-        keep = np.arange(2 ** diffs.size)[:, None] >> np.arange(diffs.size) & 1
-        return float(np.mean(_flip_sums(keep, diffs) >= threshold))
-    rng = np.random.default_rng(seed)
+        return _exact_flip_p(diffs, threshold)
+    return _monte_carlo_flip_p(diffs, threshold, n_resamples, np.random.default_rng(seed))
+
+
+def _exact_flip_p(diffs: np.ndarray, threshold: float) -> float:
+    """Share of all ``2**m`` sign patterns with ``|sum| >= threshold``."""
+    keep = np.arange(2 ** diffs.size)[:, None] >> np.arange(diffs.size) & 1
+    return float(np.mean(_flip_sums(keep, diffs) >= threshold))
+
+
+def _monte_carlo_flip_p(
+    diffs: np.ndarray, threshold: float, n_resamples: int, rng: np.random.Generator
+) -> float:
+    """``(hits + 1) / (n_resamples + 1)`` over random sign patterns, in memory-bounded chunks."""
     chunk = max(1, _MAX_CHUNK_ELEMENTS // diffs.size)
     hits = 0
     for start in range(0, n_resamples, chunk):
@@ -207,7 +215,7 @@ def _flip_sums(keep: np.ndarray, diffs: np.ndarray) -> np.ndarray:
     return np.abs(2.0 * (keep.astype(float) @ diffs) - diffs.sum())
 
 
-def wilcoxon_signed_rank(a: Sequence[float | None], b: Sequence[float | None]) -> float:
+def wilcoxon_signed_rank(a: Values, b: Values) -> float:
     """Two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``, zero_method="wilcox").
 
     Zero differences are discarded; if every difference is zero the p-value is 1.0.
@@ -262,13 +270,8 @@ class RatioResult:
 
 
 def ratio_ci(
-    base: Sequence[float | None],
-    prompt: Sequence[float | None],
-    tuned: Sequence[float | None],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
+    base: Values, prompt: Values, tuned: Values, *,
+    confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
 ) -> RatioResult:
     """Fraction of the fine-tuning gain recovered by prompting alone, with a joint paired bootstrap CI.
 
@@ -341,8 +344,9 @@ def _observed_mde(a_arr: np.ndarray, b_arr: np.ndarray, binary: bool, alpha: flo
     """MDE at the observed n, plugging in the observed discordant rate or SD of differences."""
     n, diffs = a_arr.size, b_arr - a_arr
     if not binary:
-        return minimum_detectable_effect(n, sd_diff=float(np.std(diffs, ddof=1)), alpha=alpha) \
-            if n > 1 else math.nan
+        if n < 2:
+            return math.nan  # the SD of the differences is not estimable from one pair
+        return minimum_detectable_effect(n, sd_diff=float(np.std(diffs)), alpha=alpha)
     discordant = float(np.mean(diffs != 0))
     if discordant > 0:
         return minimum_detectable_effect(n, discordant_rate=discordant, alpha=alpha)
@@ -351,14 +355,8 @@ def _observed_mde(a_arr: np.ndarray, b_arr: np.ndarray, binary: bool, alpha: flo
 
 
 def compare_paired(
-    a: Sequence[float | None],
-    b: Sequence[float | None],
-    *,
-    binary: bool,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    permutation_resamples: int = 10000,
+    a: Values, b: Values, *, binary: bool, confidence: float = 0.95,
+    n_resamples: int = 2000, seed: int = 0, permutation_resamples: int = 10000,
 ) -> PairedResult:
     """Compare candidate ``b`` with reference ``a`` on one metric: delta, CI, p-value and MDE.
 

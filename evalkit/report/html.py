@@ -94,6 +94,8 @@ def _verdict_rows(comparison: dict[str, Any], reference: str | None) -> list[dic
 
 def _flip_context(comparison: dict[str, Any]) -> dict[str, Any]:
     flips = [f for f in comparison.get("flips") or [] if isinstance(f, dict)]
+    # What broke comes first: pass -> fail flips before fail -> pass ones (a stable sort keeps the rest).
+    flips.sort(key=lambda f: f.get("direction") != "pass_to_fail")
 
     def options(key: str) -> list[str]:
         return sorted({str(f.get(key)) for f in flips if f.get(key) not in (None, "")})

@@ -121,6 +121,15 @@ def output_text(generation: Generation) -> str:
     return text if isinstance(text, str) else ("" if text is None else str(text))
 
 
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with unpaired UTF-16 surrogates replaced by U+FFFD, so it can be encoded as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def short(value: Any, limit: int = 80) -> str:
     """``repr`` of a value, truncated for use in an explanation."""
     text = repr(value)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
-from evalkit.scorers.extract import never_crash, output_text, short, target_strings
+from evalkit.scorers.extract import never_crash, output_text, short, target_strings, without_lone_surrogates
 from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
@@ -129,9 +129,14 @@ def hf_evaluate(*, metric: str, threshold: float | None = None, compute_kwargs: 
         if sample.target is None:
             return Score.failed(f"hf_evaluate: the sample has no target for metric {metric!r}")
         reference = target_strings(sample.target) if isinstance(sample.target, (list, tuple)) else sample.target
+        if isinstance(reference, str):
+            reference = without_lone_surrogates(reference)
+        elif isinstance(reference, list):
+            reference = [without_lone_surrogates(r) for r in reference]
+        prediction = without_lone_surrogates(output_text(generation))
         try:
             with lock:  # evaluate metrics keep per-instance state; compute one at a time
-                result = module.compute(predictions=[output_text(generation)], references=[reference], **extra)
+                result = module.compute(predictions=[prediction], references=[reference], **extra)
         except Exception as exc:  # noqa: BLE001 - any metric failure is this sample's failure
             return Score.failed(f"hf_evaluate: metric {metric!r} failed: {type(exc).__name__}: {short(str(exc), 200)}")
         found = _first_number(result)

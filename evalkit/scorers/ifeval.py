@@ -13,6 +13,7 @@ with ``nltk.download`` disabled, so nothing ever touches the network.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -126,6 +127,8 @@ def load_ifeval() -> ModuleType:
             import langdetect
 
             langdetect.DetectorFactory.seed = 0  # langdetect is random unless seeded
+            # lm-eval logs every undetectable language at ERROR level, quoting the whole output.
+            logging.getLogger("lm_eval.tasks.ifeval.instructions").setLevel(logging.CRITICAL)
         except ImportError as exc:
             raise ConfigError(
                 f"the ifeval scorer needs lm-eval's IFEval checkers and their dependencies: {exc}.",
@@ -154,6 +157,26 @@ def _prompt(sample: Sample, given: Any) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return str(message.get("content", ""))
     return ""
+
+
+def _check_one(utils: ModuleType, check: Any, iid: str, kw: Any, prompt: str, text: str) -> dict | str:
+    """Check one instruction: a result dict, or a message when the sample's kwargs are unusable."""
+    if kw is not None and not isinstance(kw, dict):
+        return f"kwargs for {iid!r} must be a dict, got {short(kw)}"
+    kw = {k: v for k, v in (kw or {}).items() if v is not None}
+    instruction = utils.instructions_registry.INSTRUCTION_DICT[iid](iid)
+    missing = [k for k in instruction.get_instruction_args_keys() if k not in kw and k != "prompt"]
+    if missing:  # lm-eval would silently pick random values for them
+        return f"instruction {iid!r} needs kwargs {missing}"
+    try:
+        instruction.build_description(**kw)
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"instruction {iid!r} with kwargs {short(kw)} cannot be checked: {exc}"
+    example = utils.InputExample(key=0, instruction_id_list=[iid], prompt=prompt, kwargs=[kw])
+    try:
+        return {"id": iid, "followed": bool(check(example, text).follow_instruction_list[0])}
+    except Exception as exc:  # noqa: BLE001 - a checker choking on the output: not followed
+        return {"id": iid, "followed": False, "error": f"{type(exc).__name__}: {short(str(exc), 120)}"}
 
 
 @scorer("ifeval")
@@ -187,13 +210,10 @@ def ifeval(*, strict: bool = True) -> ScoreFn:
         text, prompt_text = output_text(generation), _prompt(sample, prompt)
         results = []
         for iid, kw in zip(ids, kwargs):
-            kw = {k: v for k, v in (kw or {}).items() if v is not None}
-            example = utils.InputExample(key=0, instruction_id_list=[iid], prompt=prompt_text, kwargs=[kw])
-            try:
-                followed = bool(check(example, text).follow_instruction_list[0])
-            except (TypeError, ValueError, KeyError) as exc:
-                return Score.failed(f"ifeval: instruction {iid!r} with kwargs {short(kw)} cannot be checked: {exc}")
-            results.append({"id": iid, "followed": followed})
+            result = _check_one(utils, check, iid, kw, prompt_text, text)
+            if isinstance(result, str):
+                return Score.failed(f"ifeval: {result}")
+            results.append(result)
         done = sum(r["followed"] for r in results)
         missed = [r["id"] for r in results if not r["followed"]]
         explanation = f"followed {done}/{len(results)} instructions ({mode})"

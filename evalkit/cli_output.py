@@ -1,0 +1,50 @@
+"""Rich tables for comparison results on the terminal."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from evalkit.cli_support import console
+
+_COLOURS = {"improved": "green", "regressed": "red", "no significant change": "cyan",
+            "inconclusive (underpowered)": "yellow"}
+
+
+def print_comparison(comparison: dict) -> None:
+    """The verdict table, forgetting and prompt-only conclusions, notices and the gate."""
+    arms = [a["name"] for a in comparison["arms"]]
+    table = Table(title=f"evalkit compare · reference: {arms[0]}")
+    table.add_column("suite")
+    table.add_column("metric")
+    for arm in arms:
+        table.add_column(arm, justify="right")
+    table.add_column("verdicts")
+    for suite in comparison["suites"]:
+        scores = [_score(suite["scores"].get(arm)) for arm in arms]
+        verdicts = "; ".join(
+            f"{d['arm']}: [{_COLOURS.get(d['verdict'], 'white')}]{d['verdict']}[/] ({d['delta']:+.3f})"
+            for d in suite["deltas"]
+        )
+        table.add_row(suite["name"], suite["metric"], *scores, suite.get("skipped") or verdicts)
+    console.print(table)
+    for f in comparison["forgetting"]:
+        console.print(f"forgetting · {f['verdict']}: {f['text']}")
+    for p in comparison["prompt_only"]:
+        console.print(f"prompt-only · {p['conclusion']}")
+    for d in (d for s in comparison["suites"] for d in s["deltas"] if d.get("power_note")):
+        console.print(f"[dim]power · {d['arm']}: {d['power_note']}[/]")
+    for notice in comparison["metadata"].get("notices", []):
+        console.print(f"[yellow]notice:[/] {notice}")
+    gate = comparison.get("gate")
+    if gate is not None:
+        status = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
+        console.print(f"gate ({gate['arm']}): {status}")
+        for rule in gate["rules"]:
+            mark = "[green]✓[/]" if rule["passed"] else "[red]✗[/]"
+            console.print(f"  {mark} {rule['name']}: {rule['message']}")
+
+
+def _score(entry: dict | None) -> str:
+    if not entry or entry["mean"] is None:
+        return "—"
+    return f"{entry['mean']:.3f} [{entry['low']:.2f}, {entry['high']:.2f}]"

@@ -1,0 +1,106 @@
+"""The release gate: per-suite rules and a forgetting budget, judged on confidence bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from evalkit.config import StrictModel, load_config
+from evalkit.errors import ConfigError
+from evalkit.suite.spec import FORGETTING_KINDS
+
+
+class SuiteRule(StrictModel):
+    """Rules for one suite; every rule is optional."""
+
+    min_score: float | None = Field(None, ge=0)
+    max_drop: float | None = Field(None, ge=0)
+    require_improvement: bool = False
+
+
+class GateSpec(StrictModel):
+    """gate.yaml: which candidate arm is judged, per-suite rules, forgetting budget.
+
+    ``bound: ci`` (default) judges drops on the lower end of the delta's
+    confidence interval (fail unless the data rule the drop out); ``estimate``
+    judges on the point estimate.
+    """
+
+    arm: str | None = None
+    suites: dict[str, SuiteRule] = Field(default_factory=dict)
+    forgetting_budget: float | None = Field(None, ge=0)
+    bound: Literal["ci", "estimate"] = "ci"
+
+
+def load_gate(path: str | Path) -> GateSpec:
+    """Read and validate a gate YAML."""
+    return load_config(GateSpec, path)
+
+
+def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dict:
+    """Apply the gate to a comparison; returns {passed, arm, rules: [{name, suite, passed, message}]}."""
+    candidates = [a["name"] for a in comparison["arms"] if a["role"] == "candidate"]
+    if not candidates:
+        raise ConfigError(f"{source}: the comparison has no candidate arm to gate.")
+    arm = gate.arm or candidates[-1]
+    if arm not in candidates:
+        raise ConfigError(f"{source}: arm {arm!r} is not a candidate in this comparison ({', '.join(candidates)}).")
+    suites = {s["name"]: s for s in comparison["suites"]}
+    missing = [name for name in gate.suites if name not in suites]
+    if missing:
+        raise ConfigError(f"{source}: gate rules name suite(s) not in the run: {', '.join(missing)} "
+                          f"(the run has: {', '.join(suites)}).")
+    rules = []
+    for name, rule in gate.suites.items():
+        rules.extend(_suite_rules(name, suites[name], arm, rule, gate.bound))
+    if gate.forgetting_budget is not None:
+        rules.append(_forgetting_rule(comparison, arm, gate.forgetting_budget, gate.bound))
+    return {"passed": all(r["passed"] for r in rules), "arm": arm, "rules": rules}
+
+
+def _delta(suite: dict, arm: str) -> dict:
+    for d in suite["deltas"]:
+        if d["arm"] == arm:
+            return d
+    raise ConfigError(f"suite {suite['name']!r} has no result for arm {arm!r}.")
+
+
+def _suite_rules(name: str, suite: dict, arm: str, rule: SuiteRule, bound: str) -> list[dict]:
+    out = []
+    delta = _delta(suite, arm)
+    if rule.min_score is not None:
+        score = suite["scores"][arm]["mean"]
+        ok = score is not None and score >= rule.min_score
+        out.append({"name": f"{name}: min_score {rule.min_score:g}", "suite": name, "passed": ok,
+                    "message": f"{arm} scored {score:.3f} (needs >= {rule.min_score:g})" if score is not None
+                    else f"{arm} has no score on {name}"})
+    if rule.max_drop is not None:
+        judged = delta["low"] if bound == "ci" else delta["delta"]
+        ok = judged >= -rule.max_drop
+        out.append({"name": f"{name}: max_drop {rule.max_drop:g}", "suite": name, "passed": ok,
+                    "message": f"delta {delta['delta']:+.3f} (CI {delta['low']:+.3f} to {delta['high']:+.3f}); "
+                               f"judged on the {'CI lower bound' if bound == 'ci' else 'estimate'} "
+                               f"{judged:+.3f} against -{rule.max_drop:g}"})
+    if rule.require_improvement:
+        ok = delta["verdict"] == "improved"
+        out.append({"name": f"{name}: require_improvement", "suite": name, "passed": ok,
+                    "message": f"verdict: {delta['verdict']} (Holm-adjusted p = {delta['p_holm']:.3g})"})
+    return out
+
+
+def _forgetting_rule(comparison: dict, arm: str, budget: float, bound: str) -> dict:
+    entries = []
+    for suite in comparison["suites"]:
+        if suite["kind"] in FORGETTING_KINDS:
+            d = _delta(suite, arm)
+            entries.append((suite["name"], d["low"] if bound == "ci" else d["delta"]))
+    if not entries:
+        return {"name": f"forgetting budget {budget:g}", "suite": None, "passed": False,
+                "message": "no regression/general suites were run, so forgetting cannot be judged"}
+    worst_name, worst = min(entries, key=lambda e: e[1])
+    ok = worst >= -budget
+    return {"name": f"forgetting budget {budget:g}", "suite": worst_name, "passed": ok,
+            "message": f"worst forgetting suite {worst_name}: {worst:+.3f} "
+                       f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}"}

@@ -1,0 +1,146 @@
+"""`compare`: run every arm (cached, one base load), build the comparison, write report files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
+from evalkit.compare.baseline import baseline_runs, load_baseline
+from evalkit.compare.gate import evaluate_gate, load_gate
+from evalkit.compare.rundata import RunData, load_run_dir
+from evalkit.errors import ConfigError, SuiteSkipped
+from evalkit.models.hf_loading import BasePool
+from evalkit.models.loader import load_model
+from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.runner.store import write_json_atomic
+from evalkit.suite.loader import load_suite
+
+
+@dataclass
+class CompareRequest:
+    """Everything `evalkit compare` was asked to do."""
+
+    specs: list[str | Path | ModelSpec]
+    suites: list[str] = field(default_factory=list)
+    out: Path = Path("reports/compare")
+    limit: int | None = None
+    gate: Path | None = None
+    against: Path | None = None
+    allow_mismatch: bool = False
+    use_cache: bool = True
+    resume: bool = True
+    history: Path | None = None
+    options: CompareOptions = field(default_factory=CompareOptions)
+    name: str | None = None
+
+
+def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
+    """``--suite`` if given; else the suites every spec names (specs naming none take any)."""
+    if requested:
+        return list(requested)
+    named = [s.suites for s in specs if s.suites]
+    if not named:
+        raise ConfigError("no suites to compare on: pass --suite NAME or list suites: in the model specs.")
+    common = [name for name in named[0] if all(name in other for other in named[1:])]
+    if not common:
+        raise ConfigError("the model specs share no suites: " + "; ".join(
+            f"{s.display_name}: {', '.join(s.suites)}" for s in specs if s.suites) + ". Pass --suite to choose.")
+    return common
+
+
+def unique_names(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Make arm names unique (arms are keyed by name in every output)."""
+    seen: dict[str, int] = {}
+    out = []
+    for spec in specs:
+        name = spec.display_name
+        seen[name] = seen.get(name, 0) + 1
+        out.append(spec if seen[name] == 1 else spec.model_copy(update={"name": f"{name}-{seen[name]}"}))
+    return out
+
+
+def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
+    """Run the comparison end to end and write comparison.json, index.html, summary.md into ``out``."""
+    from evalkit.api import open_cache, run_arm
+
+    started = time.perf_counter()
+    specs = unique_names([s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs])
+    if len(specs) < (1 if request.against else 2):
+        raise ConfigError("compare needs at least two model specs (the first is the reference), "
+                          "or one spec and --against BASELINE.")
+    suites, notices, skipped = [], [], []
+    for suite_name in shared_suites(specs, request.suites):
+        try:
+            suites.append(load_suite(suite_name, limit=request.limit))
+        except SuiteSkipped as exc:
+            notices.append(f"{suite_name}: {exc.message}")
+            skipped.append((suite_name, exc.message))
+    if not suites:
+        raise ConfigError("no suite could run: " + "; ".join(notices))
+    gate = load_gate(request.gate) if request.gate else None
+    pool = BasePool()
+    cache = open_cache() if request.use_cache else None
+    arms = [load_model(spec, pool=pool) for spec in specs]
+    runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
+    timings = {}
+    for arm in arms:
+        t0 = time.perf_counter()
+        results = run_arm(arm, suites, request.out / "runs", cache=cache, resume=request.resume, progress=progress)
+        timings[arm.name] = round(time.perf_counter() - t0, 2)
+        for suite, result in zip(suites, results):
+            samples = {s.id: s for s in suite.samples}
+            runs[suite.name][arm.name] = load_run_dir(result.out_dir, samples, suite.spec.category_field)
+    arm_docs = [{"name": a.name, "kind": arm_kind(a.spec.model_dump()), "fingerprint": a.fingerprint,
+                 "spec": a.spec.model_dump()} for a in arms]
+    if request.against:
+        arm_docs, runs = _with_baseline(request, arm_docs, runs)
+    options = request.options
+    if gate is not None and gate.forgetting_budget is not None:
+        options = CompareOptions(**{**options.__dict__, "forgetting_budget": gate.forgetting_budget})
+    name = request.name or request.out.name
+    comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
+    comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
+    if gate is not None:
+        comparison["gate"] = evaluate_gate(comparison, gate, str(request.gate))
+    if request.history is not None:
+        from evalkit.compare.history import append_history, history_rows
+
+        append_history(request.history, comparison)
+        comparison["history"] = history_rows(request.history)
+    comparison["metadata"]["timings"] = {"arms_s": timings, "total_s": round(time.perf_counter() - started, 2)}
+    write_outputs(comparison, request.out)
+    return comparison
+
+
+def _with_baseline(request: CompareRequest, arm_docs: list[dict], runs: dict[str, dict[str, RunData]]):
+    doc = load_baseline(request.against)
+    label = f"baseline:{doc['name']}"
+    current = {suite: by_arm[arm_docs[0]["name"]] for suite, by_arm in runs.items()}
+    base = baseline_runs(doc, current, allow_mismatch=request.allow_mismatch, source=str(request.against))
+    for suite, run in base.items():
+        inputs = current[suite].inputs
+        run.inputs = inputs
+        runs[suite] = {label: run, **runs[suite]}
+    ref = {"name": label, "kind": arm_kind(doc["arm"].get("spec") or {}), "fingerprint": doc["arm"]["fingerprint"],
+           "spec": doc["arm"].get("spec"), "baseline_created": doc["created"]}
+    return [ref, *arm_docs], runs
+
+
+def skipped_suite_block(name: str, reason: str) -> dict:
+    """A suite entry that says plainly why it was not run."""
+    return {"name": name, "kind": "task", "version": None, "metric": None, "binary": False, "n": 0,
+            "scores": {}, "deltas": [], "other_metrics": {}, "skipped": reason}
+
+
+def write_outputs(comparison: dict, out: Path) -> None:
+    """comparison.json, the HTML report, the markdown summary (and nothing else)."""
+    from evalkit.report.html import render_report
+    from evalkit.report.markdown import render_markdown_summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "comparison.json", comparison)
+    render_report(comparison, out)
+    (out / "summary.md").write_text(render_markdown_summary(comparison), encoding="utf-8")

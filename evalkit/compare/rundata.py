@@ -1,0 +1,70 @@
+"""Per-sample results of one arm on one suite, read from a run directory or a baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.runner.store import read_json, read_jsonl_tolerant
+
+
+@dataclass
+class SampleResult:
+    """One sample's primary-metric score and the output that earned it."""
+
+    value: float | None
+    passed: bool | None
+    explanation: str = ""
+    error: str | None = None
+    text: str | None = None
+    judge: dict | None = None
+
+
+@dataclass
+class RunData:
+    """What compare needs from a run: suite signature, metrics and per-sample results."""
+
+    suite: dict
+    arm: dict
+    metrics: dict
+    samples: dict[str, SampleResult]
+    inputs: dict[str, dict] = field(default_factory=dict)  # sample id -> {input, target, category}
+    source: str = ""
+
+    @property
+    def primary(self) -> str:
+        """The suite's headline scorer key."""
+        return self.metrics["primary_metric"]
+
+    @property
+    def binary(self) -> bool:
+        """Whether the headline metric is pass/fail."""
+        return bool(self.metrics["metrics"][self.primary].get("binary"))
+
+
+def load_run_dir(out: str | Path, samples_by_id: dict | None = None, category_field: str | None = None) -> RunData:
+    """Read a finished run directory (metrics, scores, generations)."""
+    out = Path(out)
+    metrics = read_json(out / "metrics.json", "run metrics")
+    header = read_json(out / "run.json", "run header")
+    primary = metrics["primary_metric"]
+    texts = {g["sample_id"]: g for g in read_jsonl_tolerant(out / "generations.jsonl")}
+    results: dict[str, SampleResult] = {}
+    for row in read_jsonl_tolerant(out / "scores.jsonl"):
+        if row["scorer"] != primary:
+            continue
+        gen = texts.get(row["sample_id"], {})
+        details = row.get("details") or {}
+        results[row["sample_id"]] = SampleResult(
+            value=row["value"], passed=row["passed"], explanation=row.get("explanation", ""),
+            error=row.get("error") or gen.get("error"), text=gen.get("text"), judge=details.get("judge"),
+        )
+    inputs = {}
+    for sample_id, sample in (samples_by_id or {}).items():
+        inputs[sample_id] = {
+            "input": sample.input,
+            "target": sample.target,
+            "category": str(sample.metadata.get(category_field, "")) if category_field else "",
+        }
+    return RunData(suite=header["suite"], arm=header["arm"], metrics=metrics, samples=results,
+                   inputs=inputs, source=str(out))
