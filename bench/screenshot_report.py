@@ -58,7 +58,7 @@ class ChromiumPage:
         self._ids = itertools.count(1)
         self._tmp = tempfile.TemporaryDirectory(prefix="evalkit-chromium-")
         profile = Path(self._tmp.name) / "profile"
-        self._log = open(Path(self._tmp.name) / "chromium.log", "wb")
+        self._log = open(Path(self._tmp.name) / "chromium.log", "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
              "about:blank"],
@@ -184,7 +184,8 @@ class ChromiumPage:
         self.close()
 
 
-def screenshot_report(report: Path, out: Path, width: int = 1280, max_height: int = 6000, top: int = 0) -> Path:
+def screenshot_report(report: Path, out: Path, width: int = 1280, max_height: int = 6000,
+                      top: int = 0) -> Path:
     """Render ``report`` (an HTML file) in headless Chromium and save a PNG to ``out``."""
     with ChromiumPage(width=width) as page:
         page.navigate(Path(report).resolve().as_uri())
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-height", type=int, default=6000, help="crop the page at this many pixels")
     parser.add_argument("--top", type=int, default=0, help="start the capture this many pixels down")
     args = parser.parse_args(argv)
-    path = screenshot_report(args.report, args.out, width=args.width, max_height=args.max_height, top=args.top)
+    path = screenshot_report(args.report, args.out, width=args.width, max_height=args.max_height,
+                             top=args.top)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from evalkit.cache import GenerationCache
 from evalkit.cli_support import err_console

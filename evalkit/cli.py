@@ -11,7 +11,11 @@ from rich.table import Table
 
 from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Is the fine-tune better than its base, and what did it break?")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Is the fine-tune better than its base, and what did it break?",
+)
 models_app = typer.Typer(no_args_is_help=True, help="Pull and inspect embedded models.")
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect and prune the generation cache.")
 baseline_app = typer.Typer(no_args_is_help=True, help="Save and bless committed baselines.")
@@ -35,7 +39,9 @@ def run(
     limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/<model name>)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
-    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue an interrupted run (default) or redo it."),
+    resume: bool = typer.Option(
+        True, "--resume/--fresh", help="Continue an interrupted run (default) or redo it."
+    ),
     against: Optional[Path] = typer.Option(None, help="Compare with a committed baseline JSON."),
     allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
 ) -> None:
@@ -43,7 +49,13 @@ def run(
     from evalkit.api import run_model
 
     results = run_model(
-        model, suites=suite, limit=limit, out=out, use_cache=not no_cache, resume=resume, progress=progress_bar
+        model,
+        suites=suite,
+        limit=limit,
+        out=out,
+        use_cache=not no_cache,
+        resume=resume,
+        progress=progress_bar,
     )
     table = Table(title="evalkit run")
     for col in ("suite", "metric", "score", "n", "errors", "generated", "cached"):
@@ -52,8 +64,13 @@ def run(
         m = res.metrics
         main = m["metrics"][m["primary_metric"]]
         table.add_row(
-            m["suite"]["name"], m["primary_metric"], fmt_score(main["mean"]), str(main["n"]),
-            str(main["errors"]), str(res.generated), str(res.cached + res.resumed),
+            m["suite"]["name"],
+            m["primary_metric"],
+            fmt_score(main["mean"]),
+            str(main["n"]),
+            str(main["errors"]),
+            str(res.generated),
+            str(res.cached + res.resumed),
         )
     console.print(table)
     console.print(f"run files: {results[0].out_dir.parent if results else out}")
@@ -79,18 +96,26 @@ def score(run_dir: Path = typer.Argument(..., help="A run directory (or a folder
 def compare(
     specs: list[Path] = typer.Argument(..., help="Model specs; the first is the reference."),
     suite: list[str] = typer.Option([], "--suite", "-s", help="Suites to compare on (overrides the specs')."),
-    out: Path = typer.Option(Path("reports/compare"), help="Output directory (report, comparison.json, runs)."),
+    out: Path = typer.Option(
+        Path("reports/compare"), help="Output directory (report, comparison.json, runs)."
+    ),
     limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
     gate: Optional[Path] = typer.Option(None, help="gate.yaml; exit code 1 when it fails."),
     against: Optional[Path] = typer.Option(None, help="A committed baseline JSON to use as the reference."),
-    allow_mismatch: bool = typer.Option(False, help="Accept a baseline of another fingerprint or suite version."),
+    allow_mismatch: bool = typer.Option(
+        False, help="Accept a baseline of another fingerprint or suite version."
+    ),
     junit: Optional[Path] = typer.Option(None, help="Write JUnit XML (one test case per gate rule)."),
     summary: Optional[Path] = typer.Option(None, help="Write a GitHub-flavoured markdown summary."),
     history: Optional[Path] = typer.Option(None, help="Append scores to this history file and plot it."),
     output_format: str = typer.Option("table", "--format", help="table or json (comparison on stdout)."),
-    min_effect: float = typer.Option(0.05, help="Smallest change worth detecting (for power notes/verdicts)."),
+    min_effect: float = typer.Option(
+        0.05, help="Smallest change worth detecting (for power notes/verdicts)."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
-    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."),
+    resume: bool = typer.Option(
+        True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."
+    ),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
@@ -98,8 +123,16 @@ def compare(
     from evalkit.compare.orchestrate import compare as run_compare
 
     request = CompareRequest(
-        specs=list(specs), suites=suite, out=out, limit=limit, gate=gate, against=against,
-        allow_mismatch=allow_mismatch, use_cache=not no_cache, resume=resume, history=history,
+        specs=list(specs),
+        suites=suite,
+        out=out,
+        limit=limit,
+        gate=gate,
+        against=against,
+        allow_mismatch=allow_mismatch,
+        use_cache=not no_cache,
+        resume=resume,
+        history=history,
         options=CompareOptions(min_effect=min_effect),
     )
     comparison = run_compare(request, progress=progress_bar)
@@ -198,8 +231,10 @@ def cache_stats() -> None:
     from evalkit.api import open_cache
 
     stats = open_cache().stats()
-    console.print(f"{stats.entries} generations, {stats.fingerprints} model fingerprints, "
-                  f"{stats.bytes / 1e6:.1f} MB at {stats.path}")
+    console.print(
+        f"{stats.entries} generations, {stats.fingerprints} model fingerprints, "
+        f"{stats.bytes / 1e6:.1f} MB at {stats.path}"
+    )
 
 
 @cache_app.command("prune")

@@ -6,8 +6,12 @@ from rich.table import Table
 
 from evalkit.cli_support import console
 
-_COLOURS = {"improved": "green", "regressed": "red", "no significant change": "cyan",
-            "inconclusive (underpowered)": "yellow"}
+_COLOURS = {
+    "improved": "green",
+    "regressed": "red",
+    "no significant change": "cyan",
+    "inconclusive (underpowered)": "yellow",
+}
 
 
 def print_comparison(comparison: dict) -> None:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from evalkit.errors import EvalkitError
 
@@ -33,7 +40,9 @@ def handle_errors(fn: Callable) -> Callable:
         except EvalkitError as exc:
             if _DEBUG["on"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
+            )
             if exc.hint:
                 err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)

@@ -36,9 +36,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
         lines[key] = key_node.start_mark.line + 1
     return _LinedDict(mapping, lines)
@@ -91,21 +89,26 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """Field names valid at ``loc`` (best effort, for misspelling hints)."""
     current: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", {})
-        if part not in fields:
-            return []
-        annotation = fields[part].annotation
-        current = _first_model(annotation)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            if part not in fields:
+                return []
+            current = fields[part].annotation
+        else:  # a dict or list container: step into its value type
+            args = [a for a in (getattr(current, "__args__", ()) or ()) if a is not type(None)]
+            current = args[-1] if args else None
+        current = _first_model(current) or current
         if current is None:
             return []
     return list(getattr(current, "model_fields", {}).keys())
 
 
-def _first_model(annotation: Any) -> type[BaseModel] | None:
+def _first_model(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    origin = getattr(annotation, "__origin__", None)
+    if origin in (dict, list):
+        return None
     for arg in getattr(annotation, "__args__", ()) or ():
         found = _first_model(arg)
         if found is not None:
@@ -113,9 +116,7 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def format_validation_error(
-    exc: ValidationError, model: type[BaseModel], data: Any, source: str
-) -> str:
+def format_validation_error(exc: ValidationError, model: type[BaseModel], data: Any, source: str) -> str:
     """Render a pydantic error as 'file:line: field: problem' lines with hints."""
     lines = []
     for err in exc.errors():

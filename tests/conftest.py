@@ -43,11 +43,20 @@ def write_suite(folder: Path, rows: list[dict], spec: dict) -> Path:
 def small_suite(tmp_path) -> Path:
     """A 12-sample exact-match suite."""
     rows = [
-        {"id": f"q{i}", "input": f"What is {i} plus {i}?", "target": str(2 * i), "metadata": {"category": "math"}}
+        {
+            "id": f"q{i}",
+            "input": f"What is {i} plus {i}?",
+            "target": str(2 * i),
+            "metadata": {"category": "math"},
+        }
         for i in range(12)
     ]
-    spec = {"name": "small", "kind": "task", "generation": {"max_new_tokens": 8},
-            "scorers": [{"name": "exact_match"}, {"name": "length", "options": {"max": 5}}]}
+    spec = {
+        "name": "small",
+        "kind": "task",
+        "generation": {"max_new_tokens": 8},
+        "scorers": [{"name": "exact_match"}, {"name": "length", "options": {"max": 5}}],
+    }
     return write_suite(tmp_path / "suites" / "small", rows, spec)
 
 

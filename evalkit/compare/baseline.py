@@ -26,7 +26,9 @@ def find_run_dirs(source: str | Path, arm: str | None = None) -> list[Path]:
         arms.setdefault(read_json(d / "run.json", "run header")["arm"]["name"], []).append(d)
     if arm is None:
         if len(arms) > 1:
-            raise EvalkitError(f"{root} holds runs of several arms ({', '.join(arms)}); choose one with --arm.")
+            raise EvalkitError(
+                f"{root} holds runs of several arms ({', '.join(arms)}); choose one with --arm."
+            )
         arm = next(iter(arms))
     if arm not in arms:
         raise EvalkitError(f"{root}: no runs of arm {arm!r} (found: {', '.join(arms)}).")
@@ -46,15 +48,29 @@ def build_baseline(name: str, run_dirs: list[Path]) -> dict:
             "signature": run.suite,
             "metrics": run.metrics["metrics"],
             "primary_metric": run.primary,
-            "samples": {sid: [s.value, s.passed] for sid, s in sorted(run.samples.items()) if s.error is None},
+            "samples": {
+                sid: [s.value, s.passed] for sid, s in sorted(run.samples.items()) if s.error is None
+            },
         }
-    return {"schema_version": SCHEMA_VERSION, "kind": BASELINE_KIND, "name": name,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "arm": arm,
-            "versions": versions, "suites": suites}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": BASELINE_KIND,
+        "name": name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "arm": arm,
+        "versions": versions,
+        "suites": suites,
+    }
 
 
-def save_baseline(source: str | Path, name: str, *, directory: str | Path = "baselines", arm: str | None = None,
-                  bless: bool = False) -> Path:
+def save_baseline(
+    source: str | Path,
+    name: str,
+    *,
+    directory: str | Path = "baselines",
+    arm: str | None = None,
+    bless: bool = False,
+) -> Path:
     """Write ``directory/NAME.json``; refuses to overwrite unless ``bless`` (a deliberate update)."""
     path = Path(directory) / f"{name}.json"
     doc = build_baseline(name, find_run_dirs(source, arm))
@@ -71,12 +87,16 @@ def load_baseline(path: str | Path) -> dict:
     """Read a baseline file, with a clear error when it is corrupt or not a baseline."""
     doc = read_json(path, "baseline")
     if not isinstance(doc, dict) or doc.get("kind") != BASELINE_KIND or "suites" not in doc:
-        raise DataError(f"{path}: not an evalkit baseline file (missing kind/suites); regenerate it with "
-                        f"`evalkit baseline save`.")
+        raise DataError(
+            f"{path}: not an evalkit baseline file (missing kind/suites); regenerate it with "
+            f"`evalkit baseline save`."
+        )
     return doc
 
 
-def baseline_runs(doc: dict, current: dict[str, RunData], *, allow_mismatch: bool, source: str) -> dict[str, RunData]:
+def baseline_runs(
+    doc: dict, current: dict[str, RunData], *, allow_mismatch: bool, source: str
+) -> dict[str, RunData]:
     """Baseline suites as RunData, checked against the current runs' fingerprint and suite signatures."""
     out = {}
     problems = []
@@ -86,19 +106,26 @@ def baseline_runs(doc: dict, current: dict[str, RunData], *, allow_mismatch: boo
             continue
         entry = doc["suites"][suite]
         if run.arm["fingerprint"] != doc["arm"]["fingerprint"]:
-            problems.append(f"model fingerprint differs ({run.arm['fingerprint'][:12]} now, "
-                            f"{doc['arm']['fingerprint'][:12]} in the baseline)")
+            problems.append(
+                f"model fingerprint differs ({run.arm['fingerprint'][:12]} now, "
+                f"{doc['arm']['fingerprint'][:12]} in the baseline)"
+            )
         for key in ("version", "data_sha256", "scorers", "prompt_template"):
             if entry["signature"].get(key) != run.suite.get(key):
                 problems.append(f"suite {suite!r}: {key} differs from the baseline's")
         samples = {sid: SampleResult(value=v, passed=p) for sid, (v, p) in entry["samples"].items()}
         metrics = {"primary_metric": entry["primary_metric"], "metrics": entry["metrics"]}
-        out[suite] = RunData(suite=entry["signature"], arm=doc["arm"], metrics=metrics, samples=samples,
-                             source=source)
+        out[suite] = RunData(
+            suite=entry["signature"], arm=doc["arm"], metrics=metrics, samples=samples, source=source
+        )
     hard = [p for p in problems if "not in the baseline" in p]
     soft = sorted(set(problems) - set(hard))
     if hard or (soft and not allow_mismatch):
-        raise EvalkitError(f"{source}: the baseline does not match this run: " + "; ".join(hard + soft) + ".",
-                           hint=None if hard else "pass --allow-mismatch to compare anyway, or re-bless the "
-                           "baseline with `evalkit baseline bless`")
+        raise EvalkitError(
+            f"{source}: the baseline does not match this run: " + "; ".join(hard + soft) + ".",
+            hint=None
+            if hard
+            else "pass --allow-mismatch to compare anyway, or re-bless the "
+            "baseline with `evalkit baseline bless`",
+        )
     return out

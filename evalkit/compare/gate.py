@@ -46,12 +46,16 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
         raise ConfigError(f"{source}: the comparison has no candidate arm to gate.")
     arm = gate.arm or candidates[-1]
     if arm not in candidates:
-        raise ConfigError(f"{source}: arm {arm!r} is not a candidate in this comparison ({', '.join(candidates)}).")
+        raise ConfigError(
+            f"{source}: arm {arm!r} is not a candidate in this comparison ({', '.join(candidates)})."
+        )
     suites = {s["name"]: s for s in comparison["suites"]}
     missing = [name for name in gate.suites if name not in suites]
     if missing:
-        raise ConfigError(f"{source}: gate rules name suite(s) not in the run: {', '.join(missing)} "
-                          f"(the run has: {', '.join(suites)}).")
+        raise ConfigError(
+            f"{source}: gate rules name suite(s) not in the run: {', '.join(missing)} "
+            f"(the run has: {', '.join(suites)})."
+        )
     rules = []
     for name, rule in gate.suites.items():
         rules.extend(_suite_rules(name, suites[name], arm, rule, gate.bound))
@@ -73,20 +77,39 @@ def _suite_rules(name: str, suite: dict, arm: str, rule: SuiteRule, bound: str) 
     if rule.min_score is not None:
         score = suite["scores"][arm]["mean"]
         ok = score is not None and score >= rule.min_score
-        out.append({"name": f"{name}: min_score {rule.min_score:g}", "suite": name, "passed": ok,
-                    "message": f"{arm} scored {score:.3f} (needs >= {rule.min_score:g})" if score is not None
-                    else f"{arm} has no score on {name}"})
+        out.append(
+            {
+                "name": f"{name}: min_score {rule.min_score:g}",
+                "suite": name,
+                "passed": ok,
+                "message": f"{arm} scored {score:.3f} (needs >= {rule.min_score:g})"
+                if score is not None
+                else f"{arm} has no score on {name}",
+            }
+        )
     if rule.max_drop is not None:
         judged = delta["low"] if bound == "ci" else delta["delta"]
         ok = judged >= -rule.max_drop
-        out.append({"name": f"{name}: max_drop {rule.max_drop:g}", "suite": name, "passed": ok,
-                    "message": f"delta {delta['delta']:+.3f} (CI {delta['low']:+.3f} to {delta['high']:+.3f}); "
-                               f"judged on the {'CI lower bound' if bound == 'ci' else 'estimate'} "
-                               f"{judged:+.3f} against -{rule.max_drop:g}"})
+        out.append(
+            {
+                "name": f"{name}: max_drop {rule.max_drop:g}",
+                "suite": name,
+                "passed": ok,
+                "message": f"delta {delta['delta']:+.3f} (CI {delta['low']:+.3f} to {delta['high']:+.3f}); "
+                f"judged on the {'CI lower bound' if bound == 'ci' else 'estimate'} "
+                f"{judged:+.3f} against -{rule.max_drop:g}",
+            }
+        )
     if rule.require_improvement:
         ok = delta["verdict"] == "improved"
-        out.append({"name": f"{name}: require_improvement", "suite": name, "passed": ok,
-                    "message": f"verdict: {delta['verdict']} (Holm-adjusted p = {delta['p_holm']:.3g})"})
+        out.append(
+            {
+                "name": f"{name}: require_improvement",
+                "suite": name,
+                "passed": ok,
+                "message": f"verdict: {delta['verdict']} (Holm-adjusted p = {delta['p_holm']:.3g})",
+            }
+        )
     return out
 
 
@@ -97,10 +120,18 @@ def _forgetting_rule(comparison: dict, arm: str, budget: float, bound: str) -> d
             d = _delta(suite, arm)
             entries.append((suite["name"], d["low"] if bound == "ci" else d["delta"]))
     if not entries:
-        return {"name": f"forgetting budget {budget:g}", "suite": None, "passed": False,
-                "message": "no regression/general suites were run, so forgetting cannot be judged"}
+        return {
+            "name": f"forgetting budget {budget:g}",
+            "suite": None,
+            "passed": False,
+            "message": "no regression/general suites were run, so forgetting cannot be judged",
+        }
     worst_name, worst = min(entries, key=lambda e: e[1])
     ok = worst >= -budget
-    return {"name": f"forgetting budget {budget:g}", "suite": worst_name, "passed": ok,
-            "message": f"worst forgetting suite {worst_name}: {worst:+.3f} "
-                       f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}"}
+    return {
+        "name": f"forgetting budget {budget:g}",
+        "suite": worst_name,
+        "passed": ok,
+        "message": f"worst forgetting suite {worst_name}: {worst:+.3f} "
+        f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}",
+    }

@@ -16,9 +16,18 @@ def history_entries(comparison: dict) -> list[dict]:
         for arm, score in suite["scores"].items():
             if score["mean"] is None or arm.startswith("baseline:"):
                 continue
-            rows.append({"date": date, "run": comparison["name"], "suite": suite["name"], "arm": arm,
-                         "mean": score["mean"], "low": score["low"], "high": score["high"],
-                         "regression": verdicts.get(arm) == "regressed"})
+            rows.append(
+                {
+                    "date": date,
+                    "run": comparison["name"],
+                    "suite": suite["name"],
+                    "arm": arm,
+                    "mean": score["mean"],
+                    "low": score["low"],
+                    "high": score["high"],
+                    "regression": verdicts.get(arm) == "regressed",
+                }
+            )
     return rows
 
 

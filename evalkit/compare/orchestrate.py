@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
 from evalkit.compare.baseline import baseline_runs, load_baseline
@@ -46,8 +46,11 @@ def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
         raise ConfigError("no suites to compare on: pass --suite NAME or list suites: in the model specs.")
     common = [name for name in named[0] if all(name in other for other in named[1:])]
     if not common:
-        raise ConfigError("the model specs share no suites: " + "; ".join(
-            f"{s.display_name}: {', '.join(s.suites)}" for s in specs if s.suites) + ". Pass --suite to choose.")
+        raise ConfigError(
+            "the model specs share no suites: "
+            + "; ".join(f"{s.display_name}: {', '.join(s.suites)}" for s in specs if s.suites)
+            + ". Pass --suite to choose."
+        )
     return common
 
 
@@ -69,8 +72,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     started = time.perf_counter()
     specs = unique_names([s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs])
     if len(specs) < (1 if request.against else 2):
-        raise ConfigError("compare needs at least two model specs (the first is the reference), "
-                          "or one spec and --against BASELINE.")
+        raise ConfigError(
+            "compare needs at least two model specs (the first is the reference), "
+            "or one spec and --against BASELINE."
+        )
     suites, notices, skipped = [], [], []
     for suite_name in shared_suites(specs, request.suites):
         try:
@@ -88,13 +93,22 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     timings = {}
     for arm in arms:
         t0 = time.perf_counter()
-        results = run_arm(arm, suites, request.out / "runs", cache=cache, resume=request.resume, progress=progress)
+        results = run_arm(
+            arm, suites, request.out / "runs", cache=cache, resume=request.resume, progress=progress
+        )
         timings[arm.name] = round(time.perf_counter() - t0, 2)
         for suite, result in zip(suites, results):
             samples = {s.id: s for s in suite.samples}
             runs[suite.name][arm.name] = load_run_dir(result.out_dir, samples, suite.spec.category_field)
-    arm_docs = [{"name": a.name, "kind": arm_kind(a.spec.model_dump()), "fingerprint": a.fingerprint,
-                 "spec": a.spec.model_dump()} for a in arms]
+    arm_docs = [
+        {
+            "name": a.name,
+            "kind": arm_kind(a.spec.model_dump()),
+            "fingerprint": a.fingerprint,
+            "spec": a.spec.model_dump(),
+        }
+        for a in arms
+    ]
     if request.against:
         arm_docs, runs = _with_baseline(request, arm_docs, runs)
     options = request.options
@@ -110,7 +124,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
 
         append_history(request.history, comparison)
         comparison["history"] = history_rows(request.history)
-    comparison["metadata"]["timings"] = {"arms_s": timings, "total_s": round(time.perf_counter() - started, 2)}
+    comparison["metadata"]["timings"] = {
+        "arms_s": timings,
+        "total_s": round(time.perf_counter() - started, 2),
+    }
     write_outputs(comparison, request.out)
     return comparison
 
@@ -124,15 +141,30 @@ def _with_baseline(request: CompareRequest, arm_docs: list[dict], runs: dict[str
         inputs = current[suite].inputs
         run.inputs = inputs
         runs[suite] = {label: run, **runs[suite]}
-    ref = {"name": label, "kind": arm_kind(doc["arm"].get("spec") or {}), "fingerprint": doc["arm"]["fingerprint"],
-           "spec": doc["arm"].get("spec"), "baseline_created": doc["created"]}
+    ref = {
+        "name": label,
+        "kind": arm_kind(doc["arm"].get("spec") or {}),
+        "fingerprint": doc["arm"]["fingerprint"],
+        "spec": doc["arm"].get("spec"),
+        "baseline_created": doc["created"],
+    }
     return [ref, *arm_docs], runs
 
 
 def skipped_suite_block(name: str, reason: str) -> dict:
     """A suite entry that says plainly why it was not run."""
-    return {"name": name, "kind": "task", "version": None, "metric": None, "binary": False, "n": 0,
-            "scores": {}, "deltas": [], "other_metrics": {}, "skipped": reason}
+    return {
+        "name": name,
+        "kind": "task",
+        "version": None,
+        "metric": None,
+        "binary": False,
+        "n": 0,
+        "scores": {},
+        "deltas": [],
+        "other_metrics": {},
+        "skipped": reason,
+    }
 
 
 def write_outputs(comparison: dict, out: Path) -> None:

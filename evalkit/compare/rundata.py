@@ -42,7 +42,9 @@ class RunData:
         return bool(self.metrics["metrics"][self.primary].get("binary"))
 
 
-def load_run_dir(out: str | Path, samples_by_id: dict | None = None, category_field: str | None = None) -> RunData:
+def load_run_dir(
+    out: str | Path, samples_by_id: dict | None = None, category_field: str | None = None
+) -> RunData:
     """Read a finished run directory (metrics, scores, generations)."""
     out = Path(out)
     metrics = read_json(out / "metrics.json", "run metrics")
@@ -56,8 +58,12 @@ def load_run_dir(out: str | Path, samples_by_id: dict | None = None, category_fi
         gen = texts.get(row["sample_id"], {})
         details = row.get("details") or {}
         results[row["sample_id"]] = SampleResult(
-            value=row["value"], passed=row["passed"], explanation=row.get("explanation", ""),
-            error=row.get("error") or gen.get("error"), text=gen.get("text"), judge=details.get("judge"),
+            value=row["value"],
+            passed=row["passed"],
+            explanation=row.get("explanation", ""),
+            error=row.get("error") or gen.get("error"),
+            text=gen.get("text"),
+            judge=details.get("judge"),
         )
     inputs = {}
     for sample_id, sample in (samples_by_id or {}).items():
@@ -66,5 +72,11 @@ def load_run_dir(out: str | Path, samples_by_id: dict | None = None, category_fi
             "target": sample.target,
             "category": str(sample.metadata.get(category_field, "")) if category_field else "",
         }
-    return RunData(suite=header["suite"], arm=header["arm"], metrics=metrics, samples=results,
-                   inputs=inputs, source=str(out))
+    return RunData(
+        suite=header["suite"],
+        arm=header["arm"],
+        metrics=metrics,
+        samples=results,
+        inputs=inputs,
+        source=str(out),
+    )

@@ -346,7 +346,7 @@ def _observed_mde(a_arr: np.ndarray, b_arr: np.ndarray, binary: bool, alpha: flo
     if not binary:
         if n < 2:
             return math.nan  # the SD of the differences is not estimable from one pair
-        return minimum_detectable_effect(n, sd_diff=float(np.std(diffs)), alpha=alpha)
+        return minimum_detectable_effect(n, sd_diff=float(np.std(diffs, ddof=1)), alpha=alpha)
     discordant = float(np.mean(diffs != 0))
     if discordant > 0:
         return minimum_detectable_effect(n, discordant_rate=discordant, alpha=alpha)

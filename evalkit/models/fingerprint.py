@@ -16,9 +16,15 @@ def adapter_fingerprint(adapter_dir: str | None) -> str | None:
         return None
     folder = Path(adapter_dir)
     digest = hashlib.sha256()
-    names = sorted(
-        p for p in folder.iterdir() if p.name == "adapter_config.json" or p.suffix in (".safetensors", ".bin")
-    ) if folder.is_dir() else []
+    names = (
+        sorted(
+            p
+            for p in folder.iterdir()
+            if p.name == "adapter_config.json" or p.suffix in (".safetensors", ".bin")
+        )
+        if folder.is_dir()
+        else []
+    )
     if not names:
         return f"missing:{adapter_dir}"
     for path in names:
@@ -34,7 +40,12 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
     if spec.backend == "openai":
         model_part = {"backend": "openai", "base_url": spec.base_url, "model": spec.model}
     else:
-        model_part = {"backend": "hf", "weights": weights_sha, "dtype": spec.dtype, "quantization": spec.quantization}
+        model_part = {
+            "backend": "hf",
+            "weights": weights_sha,
+            "dtype": spec.dtype,
+            "quantization": spec.quantization,
+        }
     return {
         **model_part,
         "adapter": adapter_fingerprint(spec.adapter),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
 from evalkit.models.prompting import apply_template_policy, render_prompt
@@ -125,7 +125,9 @@ class HFBackend:
             )
         return generations
 
-    def loglikelihood(self, requests: list[tuple[str, str]], batch_size: int | None = None) -> list[tuple[float, bool]]:
+    def loglikelihood(
+        self, requests: list[tuple[str, str]], batch_size: int | None = None
+    ) -> list[tuple[float, bool]]:
         """Sum log-probability of each continuation given its context, and whether it is the greedy path."""
         import torch
 
@@ -177,7 +179,7 @@ def _loglikelihood_batch(model, tok, batch: list[tuple[str, str]]) -> list[tuple
     logits = model(input_ids=ids, attention_mask=mask).logits.float()
     logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
     out = []
-    for row, (whole, n_cont) in enumerate(encoded):
+    for row, (_, n_cont) in enumerate(encoded):
         targets = ids[row, width - n_cont :]
         lp = logprobs[row, width - n_cont - 1 : width - 1]
         picked = lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)

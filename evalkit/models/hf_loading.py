@@ -131,7 +131,9 @@ def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
         return
     path = Path(adapter_path)
     if not (path / "adapter_config.json").is_file():
-        raise ModelError(f"adapter {adapter_path!r}: no adapter_config.json there (is it a PEFT adapter dir?).")
+        raise ModelError(
+            f"adapter {adapter_path!r}: no adapter_config.json there (is it a PEFT adapter dir?)."
+        )
     from peft import PeftModel
 
     name = f"a{len(loaded.adapters)}"

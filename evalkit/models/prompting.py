@@ -28,7 +28,9 @@ def render_prompt(tokenizer, user_input: SampleInput, system_prompt: str | None,
     """
     if chat_template == "none":
         if not isinstance(user_input, str):
-            raise ConfigError("chat_template: none cannot render chat 'messages' inputs; use auto or a template file.")
+            raise ConfigError(
+                "chat_template: none cannot render chat 'messages' inputs; use auto or a template file."
+            )
         return f"{system_prompt}\n\n{user_input}" if system_prompt else user_input
     messages = as_messages(user_input, system_prompt)
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -54,7 +56,11 @@ def template_text(model_dir: str, chat_template: str) -> str:
     if chat_template == "none":
         return ""
     if chat_template != "auto":
-        return Path(chat_template).read_text(encoding="utf-8") if Path(chat_template).is_file() else chat_template
+        return (
+            Path(chat_template).read_text(encoding="utf-8")
+            if Path(chat_template).is_file()
+            else chat_template
+        )
     folder = Path(model_dir)
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():

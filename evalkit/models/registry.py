@@ -326,7 +326,8 @@ def _hash_weights(folder: Path) -> str:
             entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256_file(real)}
             cache[key], changed = entry, True
         hashes[path.name] = entry["sha256"]
-    if changed:
+    if changed:  # also forget files that no longer exist
+        cache = {key: entry for key, entry in cache.items() if os.path.exists(key)}
         tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(cache, indent=1))
         os.replace(tmp, sidecar)

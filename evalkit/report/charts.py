@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import date
 from typing import Any
 
 import plotly.graph_objects as go
@@ -253,7 +254,14 @@ def history_figures(comparison: dict[str, Any]) -> list[dict[str, Any]]:
                                        "line": {"width": 3, "color": "#D55E00"}},
             hovertext=[_t(f"regression: {p.get('suite')} · {p.get('arm')} on {p.get('date')}") for p in bad],
             hoverinfo="text"))
-    layout = _layout("Score history", 360, xaxis=_axis("date", type="date", tickformat="%b %d, %Y"), yaxis=_axis("mean score"))
+    xaxis = _axis("date", type="date", tickformat="%b %d, %Y")
+    days = sorted(str(p.get("date"))[:10] for points in series.values() for p in points)
+    try:
+        if (date.fromisoformat(days[-1]) - date.fromisoformat(days[0])).days <= 14:
+            xaxis["dtick"] = 86_400_000  # one tick per day for short histories
+    except ValueError:
+        pass
+    layout = _layout("Score history", 360, xaxis=xaxis, yaxis=_axis("mean score"))
     return [{"id": "fig-history", "title": "History", "figure": _figure(traces, layout)}]
 
 

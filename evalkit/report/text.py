@@ -96,12 +96,24 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _number(number: float, signed: bool) -> str:
+    sign = "+" if signed else ""
+    size = abs(number)
+    if size == 0:
+        return "0"
+    if size >= 1000:
+        return f"{number:{sign},.0f}"
+    if size >= 1:
+        return f"{number:{sign}.2f}"
+    return f"{number:{sign}.3g}"
+
+
 def fmt_score(value: Any, binary: bool = False) -> str:
-    """A score: a percentage for binary metrics, three significant digits otherwise."""
+    """A score: a percentage for binary metrics, a short plain number otherwise."""
     number = finite(value)
     if number is None:
         return "—"
-    return f"{number:.1%}" if binary else f"{number:.3g}"
+    return f"{number:.1%}" if binary else _number(number, signed=False)
 
 
 def fmt_delta(value: Any, binary: bool = False) -> str:
@@ -109,7 +121,7 @@ def fmt_delta(value: Any, binary: bool = False) -> str:
     number = finite(value)
     if number is None:
         return "—"
-    return f"{number * 100:+.1f} pt" if binary else f"{number:+.3g}"
+    return f"{number * 100:+.1f} pt" if binary else _number(number, signed=True)
 
 
 def fmt_ci(low: Any, high: Any, binary: bool = False, signed: bool = False) -> str:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from evalkit.errors import EvalkitError
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.runner.scoring import score_samples, summarise
-from evalkit.runner.store import append_jsonl, read_json, read_jsonl_tolerant, write_json_atomic, write_jsonl_atomic
+from evalkit.runner.store import (
+    append_jsonl,
+    read_json,
+    read_jsonl_tolerant,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 from evalkit.suite.loader import Suite
 from evalkit.types import SCHEMA_VERSION, Generation
 from evalkit.versions import package_versions
@@ -104,7 +110,9 @@ def run_suite(
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
-def score_run_dir(out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None) -> dict:
+def score_run_dir(
+    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None
+) -> dict:
     """(Re-)score a run directory from its generations; never generates."""
     started = time.perf_counter()
     header = read_json(out / "run.json", "run header")
@@ -114,7 +122,9 @@ def score_run_dir(out: Path, suite: Suite, *, generations=None, gen_seconds=None
             hint="re-run the suite instead of re-scoring",
         )
     if generations is None:
-        generations = {r["sample_id"]: Generation.from_dict(r) for r in read_jsonl_tolerant(out / "generations.jsonl")}
+        generations = {
+            r["sample_id"]: Generation.from_dict(r) for r in read_jsonl_tolerant(out / "generations.jsonl")
+        }
     rows = score_samples(suite, generations)
     write_jsonl_atomic(out / "scores.jsonl", rows)
     gens = list(generations.values())
@@ -133,8 +143,10 @@ def score_run_dir(out: Path, suite: Suite, *, generations=None, gen_seconds=None
             "errors": sum(1 for g in gens if g.error),
             "cached": sum(1 for g in gens if g.cached),
         },
-        "timings": {"generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
-                    "score_s": round(time.perf_counter() - started, 3)},
+        "timings": {
+            "generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
+            "score_s": round(time.perf_counter() - started, 3),
+        },
         "versions": package_versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

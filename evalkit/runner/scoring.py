@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from evalkit.suite.loader import Suite
 from evalkit.types import Generation, Sample, Score

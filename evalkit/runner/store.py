@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from evalkit.errors import DataError
 
@@ -71,7 +72,9 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # torn final line of an interrupted write
-            raise DataError(f"{path}:{number}: corrupt line in a run file; delete the run directory to redo it.")
+            raise DataError(
+                f"{path}:{number}: corrupt line in a run file; delete the run directory to redo it."
+            ) from None
     return rows
 
 

@@ -11,8 +11,17 @@ from __future__ import annotations
 from evalkit.scorers import hf_evaluate, ifeval, match, structured, text  # noqa: F401
 
 BUILTIN_SCORERS = (
-    "exact_match", "choice", "contains", "not_contains", "regex",
-    "length", "rouge", "bleu",
-    "json_valid", "json_schema", "json_match",
-    "hf_evaluate", "ifeval",
+    "exact_match",
+    "choice",
+    "contains",
+    "not_contains",
+    "regex",
+    "length",
+    "rouge",
+    "bleu",
+    "json_valid",
+    "json_schema",
+    "json_match",
+    "hf_evaluate",
+    "ifeval",
 )

@@ -13,7 +13,8 @@ import json
 import math
 import re
 import unicodedata
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.types import Generation, Sample, Score
@@ -59,8 +60,9 @@ def extract_answer(pattern: re.Pattern, text: str) -> str | None:
     return match.group(0)
 
 
-def normalize(text: str, *, ignore_case: bool = True, ignore_whitespace: bool = True,
-              ignore_punctuation: bool = False) -> str:
+def normalize(
+    text: str, *, ignore_case: bool = True, ignore_whitespace: bool = True, ignore_punctuation: bool = False
+) -> str:
     """Normalise text for comparison.
 
     ``ignore_case`` case-folds; ``ignore_punctuation`` drops every Unicode

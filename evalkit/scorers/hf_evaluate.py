@@ -43,18 +43,20 @@ def _load_metric(metric: str, suite_dir: Path | None) -> Any:
     try:
         import evaluate
     except ImportError:
-        raise ConfigError("the hf_evaluate scorer needs the 'evaluate' package.",
-                          hint="pip install evaluate") from None
+        raise ConfigError(
+            "the hf_evaluate scorer needs the 'evaluate' package.", hint="pip install evaluate"
+        ) from None
     try:
         return evaluate.load(str(local) if local is not None else metric, keep_in_memory=True)
     except Exception as exc:  # evaluate raises FileNotFoundError, ConnectionError, ImportError...
         if local is not None:
-            raise ConfigError(f"could not load local evaluate metric {str(local)!r}: {type(exc).__name__}: {exc}",
-                              hint="a local metric is a folder or .py file defining an evaluate.Metric subclass"
-                              ) from None
+            raise ConfigError(
+                f"could not load local evaluate metric {str(local)!r}: {type(exc).__name__}: {exc}",
+                hint="a local metric is a folder or .py file defining an evaluate.Metric subclass",
+            ) from None
         raise ConfigError(
-            f"could not load evaluate metric {metric!r}: it needs the Hugging Face hub, which is unreachable; "
-            "use a local metric path or a built-in scorer such as exact_match",
+            f"could not load evaluate metric {metric!r}: it needs the Hugging Face hub, "
+            "which is unreachable; use a local metric path or a built-in scorer such as exact_match",
             hint=f"evaluate said: {type(exc).__name__}: {str(exc)[:300]}",
         ) from None
 
@@ -88,8 +90,13 @@ def _plain(value: Any) -> Any:
 
 
 @scorer("hf_evaluate")
-def hf_evaluate(*, metric: str, threshold: float | None = None, compute_kwargs: dict | None = None,
-                suite_dir: Path | None = None) -> ScoreFn:
+def hf_evaluate(
+    *,
+    metric: str,
+    threshold: float | None = None,
+    compute_kwargs: dict | None = None,
+    suite_dir: Path | None = None,
+) -> ScoreFn:
     """Score each output with ``evaluate.load(metric).compute(predictions=[output], references=[target])``.
 
     ``metric`` is a hub metric name or a local metric script/folder (relative
@@ -128,7 +135,9 @@ def hf_evaluate(*, metric: str, threshold: float | None = None, compute_kwargs: 
         module = loaded()
         if sample.target is None:
             return Score.failed(f"hf_evaluate: the sample has no target for metric {metric!r}")
-        reference = target_strings(sample.target) if isinstance(sample.target, (list, tuple)) else sample.target
+        reference = (
+            target_strings(sample.target) if isinstance(sample.target, (list, tuple)) else sample.target
+        )
         if isinstance(reference, str):
             reference = without_lone_surrogates(reference)
         elif isinstance(reference, list):
@@ -138,7 +147,9 @@ def hf_evaluate(*, metric: str, threshold: float | None = None, compute_kwargs: 
             with lock:  # evaluate metrics keep per-instance state; compute one at a time
                 result = module.compute(predictions=[prediction], references=[reference], **extra)
         except Exception as exc:  # noqa: BLE001 - any metric failure is this sample's failure
-            return Score.failed(f"hf_evaluate: metric {metric!r} failed: {type(exc).__name__}: {short(str(exc), 200)}")
+            return Score.failed(
+                f"hf_evaluate: metric {metric!r} failed: {type(exc).__name__}: {short(str(exc), 200)}"
+            )
         found = _first_number(result)
         if found is None:
             return Score.failed(f"hf_evaluate: metric {metric!r} returned no numeric result: {short(result)}")

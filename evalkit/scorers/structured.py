@@ -87,16 +87,26 @@ def json_schema(*, schema: Any, allow_fence: bool = False, suite_dir: Path | Non
         except exceptions.SchemaError as exc:  # pragma: no cover - checked at build time
             return Score.failed(f"json_schema: the schema is invalid: {exc.message}")
         except Exception as exc:  # referencing.exceptions.Unresolvable and friends
-            return Score.failed(f"json_schema: cannot validate against the schema: {type(exc).__name__}: {exc}")
+            return Score.failed(
+                f"json_schema: cannot validate against the schema: {type(exc).__name__}: {exc}"
+            )
         if not errors:
-            return Score(value=1.0, passed=True, explanation=f"valid against the schema ({how})",
-                         details={"source": how, "errors": []})
+            return Score(
+                value=1.0,
+                passed=True,
+                explanation=f"valid against the schema ({how})",
+                details={"source": how, "errors": []},
+            )
         best = exceptions.best_match(errors)
         messages = [f"{e.json_path}: {e.message}" for e in [best] + [e for e in errors if e is not best]]
         more = f" (+{len(messages) - 1} more)" if len(messages) > 1 else ""
         explanation = f"{_clip(messages[0])}{more}"
-        return Score(value=0.0, passed=False, explanation=explanation,
-                     details={"source": how, "errors": [_clip(m) for m in messages[:10]]})
+        return Score(
+            value=0.0,
+            passed=False,
+            explanation=explanation,
+            details={"source": how, "errors": [_clip(m) for m in messages[:10]]},
+        )
 
     return score
 
@@ -130,13 +140,14 @@ def _equal(a: Any, b: Any, ignore_case: bool) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_equal(a[k], b[k], ignore_case) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y, ignore_case) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y, ignore_case) for x, y in zip(a, b, strict=True))
     return a == b
 
 
 @scorer("json_match")
-def json_match(*, fields: list[str] | None = None, allow_fence: bool = False,
-               ignore_case: bool = True) -> ScoreFn:
+def json_match(
+    *, fields: list[str] | None = None, allow_fence: bool = False, ignore_case: bool = True
+) -> ScoreFn:
     """The output's JSON object agrees with the target object, field by field.
 
     ``fields`` (default: the target's keys) may use dotted paths (``a.b``).
@@ -144,8 +155,11 @@ def json_match(*, fields: list[str] | None = None, allow_fence: bool = False,
     compared ignoring case and surrounding whitespace when ``ignore_case``;
     numbers compare by value (``1 == 1.0``), booleans only equal booleans.
     """
-    if fields is not None and (not isinstance(fields, (list, tuple)) or not fields
-                               or not all(isinstance(f, str) and f for f in fields)):
+    if fields is not None and (
+        not isinstance(fields, (list, tuple))
+        or not fields
+        or not all(isinstance(f, str) and f for f in fields)
+    ):
         raise ConfigError(f"option 'fields' must be a non-empty list of field names, got {fields!r}.")
 
     @never_crash("json_match")
@@ -169,8 +183,12 @@ def json_match(*, fields: list[str] | None = None, allow_fence: bool = False,
         if how is None:
             return Score(value=0.0, passed=False, explanation=problem, details={"fields": results})
         if not isinstance(value, dict):
-            return Score(value=0.0, passed=False, explanation=f"output JSON is a {type(value).__name__}, "
-                         "not an object", details={"fields": results})
+            return Score(
+                value=0.0,
+                passed=False,
+                explanation=f"output JSON is a {type(value).__name__}, not an object",
+                details={"fields": results},
+            )
         mismatches = []
         for name in names:
             got, want = _lookup(value, name), _lookup(target, name)
@@ -180,11 +198,18 @@ def json_match(*, fields: list[str] | None = None, allow_fence: bool = False,
                 mismatches.append(f"{name}: expected {short(want, 60)}, got {shown}")
         equal = sum(results.values())
         frac = equal / len(names)
-        explanation = f"all {len(names)} fields match" if not mismatches else \
-            f"{equal}/{len(names)} fields match; " + "; ".join(mismatches[:10])
+        explanation = (
+            f"all {len(names)} fields match"
+            if not mismatches
+            else f"{equal}/{len(names)} fields match; " + "; ".join(mismatches[:10])
+        )
         if len(mismatches) > 10:
             explanation += f"; +{len(mismatches) - 10} more"
-        return Score(value=frac, passed=not mismatches, explanation=explanation,
-                     details={"fields": results, "source": how})
+        return Score(
+            value=frac,
+            passed=not mismatches,
+            explanation=explanation,
+            details={"fields": results, "source": how},
+        )
 
     return score

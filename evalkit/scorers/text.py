@@ -23,8 +23,12 @@ def _bound(value: object, name: str) -> float | None:
 
 
 @scorer("length")
-def length(*, min: float | None = None, max: float | None = None,  # noqa: A002 - option names
-           unit: str = "words") -> ScoreFn:
+def length(
+    *,
+    min: float | None = None,
+    max: float | None = None,  # noqa: A002 - option names
+    unit: str = "words",
+) -> ScoreFn:
     """The output's length lies within ``[min, max]`` (either bound optional).
 
     ``unit`` is ``words`` (whitespace-separated), ``chars`` or ``tokens``;
@@ -52,7 +56,9 @@ def length(*, min: float | None = None, max: float | None = None,  # noqa: A002 
                 note = " (no token count from the backend; counted words instead)"
         details = {"count": count, "unit": used}
         if lo is None and hi is None:
-            return Score(value=float(count), passed=None, explanation=f"{count} {used}{note}", details=details)
+            return Score(
+                value=float(count), passed=None, explanation=f"{count} {used}{note}", details=details
+            )
         problems = []
         if lo is not None and count < lo:
             problems.append(f"fewer than min {lo:g}")
@@ -60,8 +66,12 @@ def length(*, min: float | None = None, max: float | None = None,  # noqa: A002 
             problems.append(f"more than max {hi:g}")
         ok = not problems
         verdict = "within bounds" if ok else " and ".join(problems)
-        return Score(value=1.0 if ok else 0.0, passed=ok, explanation=f"{count} {used}: {verdict}{note}",
-                     details=details)
+        return Score(
+            value=1.0 if ok else 0.0,
+            passed=ok,
+            explanation=f"{count} {used}: {verdict}{note}",
+            details=details,
+        )
 
     return score
 
@@ -92,9 +102,12 @@ def rouge(*, variant: str = "rougeL") -> ScoreFn:
             return Score.failed("rouge: the sample has no reference text")
         result = _rouge_scorer(variant).score_multi(refs, output_text(generation))[variant]
         value = float(result.fmeasure)
-        return Score(value=value, passed=None,
-                     explanation=f"{variant} F={value:.4f} (P={result.precision:.4f}, R={result.recall:.4f})",
-                     details={"precision": float(result.precision), "recall": float(result.recall)})
+        return Score(
+            value=value,
+            passed=None,
+            explanation=f"{variant} F={value:.4f} (P={result.precision:.4f}, R={result.recall:.4f})",
+            details={"precision": float(result.precision), "recall": float(result.recall)},
+        )
 
     return score
 
@@ -113,7 +126,11 @@ def bleu() -> ScoreFn:
         if not refs:
             return Score.failed("bleu: the sample has no reference text")
         result = sacrebleu.sentence_bleu(output_text(generation), refs)
-        return Score(value=float(result.score), passed=None, explanation=f"BLEU {result.score:.2f}",
-                     details={"bp": float(result.bp), "precisions": [float(p) for p in result.precisions]})
+        return Score(
+            value=float(result.score),
+            passed=None,
+            explanation=f"BLEU {result.score:.2f}",
+            details={"bp": float(result.bp), "precisions": [float(p) for p in result.precisions]},
+        )
 
     return score

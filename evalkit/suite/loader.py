@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalkit.config import load_config
 from evalkit.errors import ConfigError, DataError
@@ -100,11 +101,15 @@ def _read_rows(spec: SuiteSpec, folder: Path) -> tuple[list[tuple[int, dict]], s
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8.") from None
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8."
+        ) from None
     fmt = spec.format if spec.format != "auto" else path.suffix.lstrip(".").lower()
     readers = {"jsonl": read_jsonl_text, "json": _read_json_text, "csv": _read_csv_text}
     if fmt not in readers:
-        raise DataError(f"{path}: cannot tell the data format from the extension; set format: jsonl|json|csv.")
+        raise DataError(
+            f"{path}: cannot tell the data format from the extension; set format: jsonl|json|csv."
+        )
     return readers[fmt](text, str(path)), digest, str(path)
 
 
@@ -117,7 +122,9 @@ def read_jsonl_text(text: str, source: str) -> list[tuple[int, dict]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{source}:{number}: malformed JSON line: {exc.msg} (column {exc.colno}).") from None
+            raise DataError(
+                f"{source}:{number}: malformed JSON line: {exc.msg} (column {exc.colno})."
+            ) from None
         if not isinstance(obj, dict):
             raise DataError(f"{source}:{number}: expected a JSON object, got {type(obj).__name__}.")
         rows.append((number, obj))
@@ -183,7 +190,9 @@ def _rows_to_samples(rows: list[tuple[int, dict]], spec: SuiteSpec, source: str)
                 hint="ids must be unique so runs can be joined sample by sample",
             )
         seen[sample_id] = line
-        metadata = _metadata(row, fields.metadata, exclude={fields.id, fields.input, fields.target, "messages"})
+        metadata = _metadata(
+            row, fields.metadata, exclude={fields.id, fields.input, fields.target, "messages"}
+        )
         samples.append(Sample(id=sample_id, input=value, target=row.get(fields.target), metadata=metadata))
     return samples
 

@@ -1,4 +1,4 @@
-"""Compare on real runs of a tiny model: A/A stays quiet, a planted 20% regression is caught, gate exit codes."""
+"""Compare on real runs of a tiny model: A/A stays quiet, a planted regression is caught, gate exit codes."""
 
 from __future__ import annotations
 
@@ -23,14 +23,28 @@ from evalkit.suite.loader import load_suite
 @pytest.fixture()
 def echo_suite(tiny_model_dir, tmp_path, isolated_home):
     """200 prompts whose targets are the tiny model's own greedy outputs (so the reference passes all)."""
-    rows = [{"id": f"s{i:03d}", "input": f"item {i} says {i * 7 % 13}", "target": "", "metadata": {"category": f"c{i % 3}"}}
-            for i in range(200)]
-    spec = {"name": "echo", "kind": "regression", "generation": {"max_new_tokens": 4},
-            "scorers": [{"name": "exact_match"}], "category_field": "category"}
+    rows = [
+        {
+            "id": f"s{i:03d}",
+            "input": f"item {i} says {i * 7 % 13}",
+            "target": "",
+            "metadata": {"category": f"c{i % 3}"},
+        }
+        for i in range(200)
+    ]
+    spec = {
+        "name": "echo",
+        "kind": "regression",
+        "generation": {"max_new_tokens": 4},
+        "scorers": [{"name": "exact_match"}],
+        "category_field": "category",
+    }
     folder = write_suite(tmp_path / "suites" / "echo", rows, spec)
     model = ModelSpec(name="ref", base=str(tiny_model_dir), batch_size=50)
     run_suite(load_model(model), load_suite(str(folder)), tmp_path / "probe", cache=None)
-    outputs = {g["sample_id"]: g["text"] for g in read_jsonl_tolerant(tmp_path / "probe" / "generations.jsonl")}
+    outputs = {
+        g["sample_id"]: g["text"] for g in read_jsonl_tolerant(tmp_path / "probe" / "generations.jsonl")
+    }
     for row in rows:
         row["target"] = outputs[row["id"]]
     return write_suite(folder, rows, spec)
@@ -71,7 +85,10 @@ def test_planted_twenty_percent_regression_is_caught(tiny_model_dir, echo_suite,
     (bad / "run.json").write_text(json.dumps(header))
     score_run_dir(bad, suite)
     samples = {s.id: s for s in suite.samples}
-    runs = {"ref": load_run_dir(ref.out_dir, samples, "category"), "bad": load_run_dir(bad, samples, "category")}
+    runs = {
+        "ref": load_run_dir(ref.out_dir, samples, "category"),
+        "bad": load_run_dir(bad, samples, "category"),
+    }
     comparison = build_comparison("planted", [_arm_doc("ref"), _arm_doc("bad", "tuned")], {"echo": runs})
     [delta] = comparison["suites"][0]["deltas"]
     assert delta["verdict"] == "regressed"
@@ -87,7 +104,9 @@ def test_cli_compare_gate_exit_codes(tiny_model_dir, echo_suite, tmp_path):
     base = tmp_path / "base.yaml"
     other = tmp_path / "other.yaml"
     base.write_text(yaml.safe_dump({"name": "base", "base": str(tiny_model_dir)}))
-    other.write_text(yaml.safe_dump({"name": "other", "base": str(tiny_model_dir), "system_prompt": "Be brief."}))
+    other.write_text(
+        yaml.safe_dump({"name": "other", "base": str(tiny_model_dir), "system_prompt": "Be brief."})
+    )
     passing = tmp_path / "gate-pass.yaml"
     failing = tmp_path / "gate-fail.yaml"
     passing.write_text(yaml.safe_dump({"suites": {"echo": {"min_score": 0.0}}}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 import math
 import time
 
@@ -209,6 +210,16 @@ def test_permutation_exact_matches_scipy(n, n_zero):
     expected = sps.permutation_test((a, b), _mean_diff, permutation_type="samples",
                                     n_resamples=np.inf).pvalue
     assert paired_permutation_test(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_permutation_exact_counts_float_ties_as_extreme():
+    a = np.zeros(6)
+    b = np.array([0.1, 0.2, -0.3, 0.3, 0.6, -0.1])  # many sign patterns tie |sum| only up to rounding
+    expected = sps.permutation_test((a, b), _mean_diff, permutation_type="samples", n_resamples=np.inf).pvalue
+    assert paired_permutation_test(a, b) == pytest.approx(expected, rel=1e-12)
+    signs = np.array(list(itertools.product([-1, 1], repeat=6)))
+    without_tolerance = np.mean(np.abs(signs @ b) >= abs(b.sum()))
+    assert without_tolerance < expected  # the data really exercises rounding ties
 
 
 def test_permutation_monte_carlo_close_to_scipy():

