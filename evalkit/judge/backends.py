@@ -58,7 +58,7 @@ class JudgeCallError(Exception):
 
 
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date); None if absent."""
+    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date); None if absent."""
     if headers is None:
         return None
     raw_ms = headers.get("retry-after-ms")

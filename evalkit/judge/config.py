@@ -113,6 +113,7 @@ def validate_options(model: type[StrictModel], options: dict[str, Any], what: st
         for err in exc.errors():
             field = ".".join(str(p) for p in err.get("loc", ())) or "options"
             msg = "required option is missing" if err.get("type") == "missing" else err.get("msg", "invalid")
+            msg = msg.removeprefix("Value error, ")
             problems.append(f"{field}: {msg}")
         raise ConfigError(f"{what}: invalid judge options: " + "; ".join(problems) + ".") from None
 

@@ -70,7 +70,8 @@ def rubric_prompt(rubric: str, scale: tuple[int, int], question: SampleInput, re
     return system, user
 
 
-def reference_prompt(question: SampleInput, reference: Any, reply: str, criteria: str | None) -> tuple[str, str]:
+def reference_prompt(question: SampleInput, reference: Any, reply: str,
+                     criteria: str | None) -> tuple[str, str]:
     """(system, user) asking for ``{"verdict": "correct"|"incorrect", "reason": ...}``."""
     extra = f" Additional criteria: {criteria.strip()}" if criteria else ""
     system = (

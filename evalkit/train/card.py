@@ -43,7 +43,8 @@ class CardContext:
 def loss_history(log_history: list[dict]) -> dict:
     """Train and validation loss per logged step, from the trainer's log history."""
     train = [{"step": e["step"], "loss": round(e["loss"], 5)} for e in log_history if "loss" in e]
-    validation = [{"step": e["step"], "loss": round(e["eval_loss"], 5)} for e in log_history if "eval_loss" in e]
+    validation = [{"step": e["step"], "loss": round(e["eval_loss"], 5)}
+                  for e in log_history if "eval_loss" in e]
     return {"train": train, "validation": validation}
 
 
@@ -105,7 +106,7 @@ def write_adapter_files(folder: str | Path, ctx: CardContext, card: dict, *, nam
 
 
 class CheckpointCards(TrainerCallback):
-    """Writes the card and tuned.yaml into every ``checkpoint-N`` folder as it is saved (main process only)."""
+    """Writes the card and tuned.yaml into each ``checkpoint-N`` folder as it is saved (main process only)."""
 
     def __init__(self, ctx: CardContext):
         self.ctx = ctx

@@ -66,7 +66,7 @@ def read_rows(source: DataSource) -> tuple[list[tuple[str, dict]], str]:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"{path}: not a valid UTF-8 JSON file: {exc}.") from None
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise DataError(f"{path}: expected a JSON list of objects (or use a .jsonl file, one object a line).")
+            raise DataError(f"{path}: expected a JSON list of objects (or a .jsonl file, one object a line).")
         return [(f"{path}:row {i + 1}", row) for i, row in enumerate(data)], hashlib.sha256(raw).hexdigest()
     rows = read_jsonl(path)
     return [(f"{path}:{line}", row) for line, row in rows], hashlib.sha256(path.read_bytes()).hexdigest()
@@ -81,7 +81,8 @@ def _read_hub(source: DataSource) -> tuple[list[tuple[str, dict]], str]:
         raise DataError(f"could not load dataset {source.label}: {type(exc).__name__}: {str(exc)[:300]}",
                         hint="offline? export the rows to a local JSONL file and use data.path") from None
     rows = [(f"{source.label} row {i + 1}", dict(row)) for i, row in enumerate(dataset)]
-    digest = hashlib.sha256(json.dumps([r for _, r in rows], sort_keys=True, default=str).encode()).hexdigest()
+    blob = json.dumps([r for _, r in rows], sort_keys=True, default=str).encode()
+    digest = hashlib.sha256(blob).hexdigest()
     return rows, digest
 
 
@@ -100,12 +101,17 @@ def detect_format(row: dict, where: str) -> str:
                     hint="rename the fields, or set data.format explicitly")
 
 
+def _missing(where: str, fmt: str, key: str) -> DataError:
+    return DataError(f"{where}: {fmt} row has no {key!r} field (the {fmt} format needs "
+                     f"{FORMAT_FIELDS[fmt]}).")
+
+
 def _text(row: dict, key: str, fmt: str, where: str, *, required: bool = True) -> str:
     value = row.get(key)
     if value is None:
         if not required:
             return ""
-        raise DataError(f"{where}: {fmt} row has no {key!r} field (the {fmt} format needs {FORMAT_FIELDS[fmt]}).")
+        raise _missing(where, fmt, key)
     if not isinstance(value, str):
         raise DataError(f"{where}: {key!r} must be text, got {type(value).__name__}.")
     return value
@@ -114,7 +120,7 @@ def _text(row: dict, key: str, fmt: str, where: str, *, required: bool = True) -
 def _chat(messages: object, fmt: str, where: str, key: str) -> list[dict]:
     """Validate a chat list (``messages`` or ShareGPT ``conversations``) into role/content dicts."""
     if not isinstance(messages, list) or not messages:
-        raise DataError(f"{where}: {key!r} must be a non-empty list (the {fmt} format needs {FORMAT_FIELDS[fmt]}).")
+        raise DataError(f"{where}: {key!r} must be a non-empty list ({fmt} rows need {FORMAT_FIELDS[fmt]}).")
     role_key, text_key = ("from", "value") if fmt == "conversations" else ("role", "content")
     out = []
     for index, message in enumerate(messages, start=1):
@@ -124,7 +130,8 @@ def _chat(messages: object, fmt: str, where: str, key: str) -> list[dict]:
         role = SHAREGPT_ROLES.get(raw_role) if fmt == "conversations" else raw_role
         if role not in CHAT_ROLES:
             allowed = sorted(SHAREGPT_ROLES) if fmt == "conversations" else list(CHAT_ROLES)
-            raise DataError(f"{where}: {key}[{index}] has {role_key} {raw_role!r}; expected one of {allowed}.")
+            raise DataError(f"{where}: {key}[{index}] has {role_key} {raw_role!r}; expected one of "
+                            f"{allowed}.")
         if not isinstance(content, str):
             raise DataError(f"{where}: {key}[{index}].{text_key} must be text, got {type(content).__name__}.")
         out.append({"role": role, "content": content})
@@ -133,8 +140,8 @@ def _chat(messages: object, fmt: str, where: str, key: str) -> list[dict]:
 
 def _split_last_answer(messages: list[dict], where: str, key: str) -> tuple[list[dict], str]:
     if messages[-1]["role"] != "assistant":
-        raise DataError(f"{where}: the last {key} turn must be the assistant's answer (it is what is trained on), "
-                        f"got {messages[-1]['role']!r}.")
+        raise DataError(f"{where}: the last {key} turn must be the assistant's answer (it is what is "
+                        f"trained on), got {messages[-1]['role']!r}.")
     if not any(m["role"] == "user" for m in messages[:-1]):
         raise DataError(f"{where}: {key!r} has no user turn before the assistant's answer.")
     return messages[:-1], messages[-1]["content"]
@@ -149,14 +156,14 @@ def row_to_example(row: dict, fmt: str, where: str) -> Example:
         completion = _text(row, "output", fmt, where)
     elif fmt in ("messages", "conversations"):
         if fmt not in row:
-            raise DataError(f"{where}: {fmt} row has no {fmt!r} field (the {fmt} format needs {FORMAT_FIELDS[fmt]}).")
+            raise _missing(where, fmt, fmt)
         prompt, completion = _split_last_answer(_chat(row[fmt], fmt, where, fmt), where, fmt)
     else:
         if "prompt" not in row or "completion" not in row:
-            missing = "prompt" if "prompt" not in row else "completion"
-            raise DataError(f"{where}: prompt_completion row has no {missing!r} field "
-                            f"(the prompt_completion format needs {FORMAT_FIELDS[fmt]}).")
-        prompt = row["prompt"] if isinstance(row["prompt"], str) else _chat(row["prompt"], "messages", where, "prompt")
+            raise _missing(where, fmt, "prompt" if "prompt" not in row else "completion")
+        prompt = row["prompt"]
+        if not isinstance(prompt, str):
+            prompt = _chat(prompt, "messages", where, "prompt")
         completion = row["completion"]
         if isinstance(completion, list):
             turns = _chat(completion, "messages", where, "completion")
@@ -218,7 +225,8 @@ def end_of_turn(tokenizer, chat_template: str) -> str:
     user, answer = [{"role": "user", "content": "Reply with the code."}], "PONG-7f3a"
     try:
         prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": answer}], tokenize=False)
+        full = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": answer}],
+                                             tokenize=False)
     except Exception:  # noqa: BLE001 - templates raise arbitrary errors
         return eos
     if not full.startswith(prompt) or not full[len(prompt):].startswith(answer):

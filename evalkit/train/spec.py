@@ -52,7 +52,7 @@ class ValidationSplit(StrictModel):
         if self.fraction is not None and self.path is not None:
             raise ValueError("give either 'fraction' or 'path', not both")
         if self.fraction is None and self.path is None:
-            raise ValueError("give 'fraction' (e.g. 0.1) or 'path' (a JSONL file); use validation: null for none")
+            raise ValueError("give 'fraction' (e.g. 0.1) or 'path' (a JSONL file); validation: null for none")
         return self
 
 
@@ -72,7 +72,8 @@ class LoraSettings(StrictModel):
         return value
 
 
-Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"]
+Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
+                    "polynomial"]
 Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit",
                     "adafactor", "sgd"]
 

@@ -11,10 +11,14 @@ prints and writes cards and specs.
 from __future__ import annotations
 
 import math
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from transformers import TrainerCallback
 
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.train.card import CardContext, CheckpointCards, build_card, write_adapter_files
@@ -60,7 +64,8 @@ class Meter(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         """Remember where this session starts (a resumed run starts mid-way)."""
-        self.t0, self.step0, self.tokens0 = time.perf_counter(), state.global_step, state.num_input_tokens_seen
+        self.t0, self.step0 = time.perf_counter(), state.global_step
+        self.tokens0 = state.num_input_tokens_seen
 
     def on_step_end(self, args, state, control, **kwargs):
         """Save a checkpoint and stop when a signal arrived."""
@@ -82,7 +87,8 @@ class Meter(TrainerCallback):
             if self.fired:
                 raise KeyboardInterrupt
             self.fired = True
-            say(True, "[yellow]stopping:[/] finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+            say(True, "[yellow]stopping:[/] finishing this step and saving a checkpoint "
+                "(Ctrl-C again to abort)")
 
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -97,7 +103,8 @@ class Meter(TrainerCallback):
         seconds = max(1e-9, (self.t1 or time.perf_counter()) - self.t0 - evaluating)
         steps, tokens = state.global_step - self.step0, state.num_input_tokens_seen - self.tokens0
         return {"steps": state.global_step, "session_steps": steps, "train_loop_s": round(seconds, 2),
-                "s_per_step": round(seconds / max(steps, 1), 3), "tokens_seen": int(state.num_input_tokens_seen),
+                "s_per_step": round(seconds / max(steps, 1), 3),
+                "tokens_seen": int(state.num_input_tokens_seen),
                 "train_examples_per_s": round(steps * examples_per_step / seconds, 3),
                 "train_tokens_per_s": round(tokens / seconds, 1)}
 
@@ -182,7 +189,8 @@ def check_target_modules(model, target_modules) -> None:
 
 def _is_oom(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text or "can't allocate memory" in text
+    return (type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 def _settings(spec: TrainSpec, training, n_train: int, world: int, cuda: bool, bf16: bool) -> dict:
@@ -257,8 +265,9 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
                 "train_tokens": sum(len(r["input_ids"]) for r in train_rows),
                 "answer_tokens": sum(sum(1 for x in r["labels"] if x != -100) for r in train_rows)}
     ctx = CardContext(spec, base_dir, fingerprint, data_doc, settings, warnings)
-    model = load_training_model(base_dir, spec.quantization, cuda=cuda, bf16=bf16, gradient_checkpointing=bool(
-        training.gradient_checkpointing), local_rank=state.local_process_index)
+    model = load_training_model(base_dir, spec.quantization, cuda=cuda, bf16=bf16,
+                                gradient_checkpointing=bool(training.gradient_checkpointing),
+                                local_rank=state.local_process_index)
     check_target_modules(model, spec.lora.target_modules)
     lora = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout, bias="none",
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
@@ -272,8 +281,8 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
         for param in trainer.model.parameters():
             if param.requires_grad:
                 param.data = param.data.float()
-    say(main, f"training {spec.name or 'adapter'}: {len(train_rows)} train / {len(val_rows)} validation rows, "
-        f"{settings['total_steps']} steps of {settings['examples_per_step']} on {settings['device']} "
+    say(main, f"training {spec.name or 'adapter'}: {len(train_rows)} train / {len(val_rows)} validation "
+        f"rows, {settings['total_steps']} steps of {settings['examples_per_step']} on {settings['device']} "
         f"({spec.quantization}, {settings['precision']}), checkpoints every {settings['save_steps']} steps")
     try:
         with meter.installed():
@@ -282,8 +291,9 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
         if _is_oom(exc):
             raise TrainingError(
                 f"out of memory while training ({str(exc).splitlines()[0][:200]}).",
-                hint="lower training.batch_size (raising training.grad_accum keeps the effective batch), lower "
-                "training.max_length, set training.gradient_checkpointing: true, or use quantization: nf4",
+                hint="lower training.batch_size (raising training.grad_accum keeps the effective batch), "
+                "lower training.max_length, set training.gradient_checkpointing: true, "
+                "or use quantization: nf4",
             ) from None
         raise
     last = last_checkpoint(output_dir)

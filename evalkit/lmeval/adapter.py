@@ -1,0 +1,89 @@
+"""lm-eval's ``HFLM`` on evalkit's already-loaded model, with the arm's adapter and prompting.
+
+Base and every adapter arm share one loaded base (see
+:mod:`evalkit.models.hf_loading`): :func:`arm_lm` takes the shared lock,
+activates the arm's adapter (or disables adapters for the base arm) and wraps
+the model and tokenizer in an ``HFLM`` for the duration of a block. Nothing is
+reloaded, so the numbers are those of the exact weights evalkit generates with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+from evalkit.errors import ConfigError
+from evalkit.models.loader import Arm
+
+
+@dataclass(frozen=True)
+class Prompting:
+    """How lm-eval formats requests for an arm: chat template and system instruction."""
+
+    apply_chat_template: bool
+    chat_template: str
+    system_instruction: str | None
+    fewshot_as_multiturn: bool
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for run.json."""
+        return asdict(self)
+
+
+def prompting(arm: Arm) -> Prompting:
+    """lm-eval prompt settings that follow the arm's ModelSpec.
+
+    ``chat_template: none`` runs plain-text prompts (lm-eval's default);
+    ``auto`` or a template file applies the tokenizer's (installed) template,
+    with few-shot examples as multi-turn chat as the lm-eval CLI does with
+    ``--apply_chat_template``. ``system_prompt`` becomes lm-eval's
+    ``system_instruction``.
+    """
+    use_template = arm.spec.chat_template != "none"
+    return Prompting(
+        apply_chat_template=use_template,
+        chat_template=arm.spec.chat_template,
+        system_instruction=arm.spec.system_prompt,
+        fewshot_as_multiturn=use_template,
+    )
+
+
+def require_hf(arm: Arm) -> None:
+    """lm-eval suites need log-likelihoods from local weights; refuse served models clearly."""
+    if arm.spec.backend != "hf" or not hasattr(arm.backend, "loaded"):
+        raise ConfigError(
+            f"arm {arm.name!r}: lm-eval suites need a local Hugging Face model (backend: hf), "
+            f"not backend {arm.spec.backend!r}.",
+            hint="run lm-eval suites on the hf arms only",
+        )
+
+
+def build_hflm(model, tokenizer, batch_size: int):
+    """An ``HFLM`` around a loaded model and tokenizer (no weights are loaded or moved)."""
+    from lm_eval.models.huggingface import HFLM
+
+    with _quiet("lm_eval.models.huggingface"):
+        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+
+
+@contextlib.contextmanager
+def arm_lm(arm: Arm, batch_size: int) -> Iterator[object]:
+    """Yield an ``HFLM`` for ``arm`` on the shared base, its adapter selected, the base locked."""
+    require_hf(arm)
+    loaded = arm.backend.loaded()  # type: ignore[attr-defined]
+    with loaded.lock, loaded.select(arm.spec.adapter):
+        yield build_hflm(loaded.model, loaded.tokenizer, batch_size)
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence the expected 'pretrained is not a str' warnings of HFLM for a block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,135 @@
+"""POSTing JSON with retries: exponential backoff with jitter, honouring ``Retry-After``.
+
+Retried: HTTP 408, 429 and every 5xx, timeouts and connection errors. Other
+statuses (2xx, 4xx) are returned to the caller, which knows what they mean for
+its endpoint. When the retries run out, :class:`RequestFailed` carries a short,
+human reason ("HTTP 503 after 4 attempts: overloaded"); it never includes
+request headers, so an API key cannot leak into an error message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+RETRY_STATUSES = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry one request.
+
+    ``attempts`` counts the first try. Backoff before retry ``n`` (1-based) is
+    ``min(max_delay, base_delay * 2**(n-1))`` with "equal jitter" (half fixed,
+    half random), unless the server sent ``Retry-After`` (seconds or an HTTP
+    date, or ``retry-after-ms``), which is used as given up to ``max_retry_after``.
+    """
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class RequestFailed(Exception):
+    """A request that did not get a usable HTTP answer, even after retries."""
+
+    def __init__(self, reason: str, status: int | None = None):
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+def is_retryable(status: int) -> bool:
+    """True for statuses worth retrying (408, 429, 5xx)."""
+    return status in RETRY_STATUSES or status >= 500
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The server's requested wait from ``retry-after-ms`` or ``Retry-After``, if any."""
+    millis = response.headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def body_snippet(response: httpx.Response, limit: int = 200) -> str:
+    """The start of a response body on one line, for error messages."""
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def post_json(
+    client: httpx.Client,
+    url: str,
+    payload: dict,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[httpx.Response, float]:
+    """POST ``payload`` to ``url``; returns the final response and the seconds spent (retries included).
+
+    Raises :class:`RequestFailed` when every attempt ended in a timeout, a
+    connection error or a retryable status.
+    """
+    started = time.perf_counter()
+    reason, status = "no attempt made", None
+    for attempt in range(1, max(1, policy.attempts) + 1):
+        wait = None
+        try:
+            response = client.post(url, json=payload, headers=headers, timeout=timeout)
+        except httpx.TimeoutException:
+            reason, status = f"timed out after {timeout:g} s", None
+        except httpx.TransportError as exc:
+            reason, status = f"cannot reach {_origin(url)} ({_describe(exc)})", None
+        else:
+            if not is_retryable(response.status_code):
+                return response, time.perf_counter() - started
+            reason, status = f"HTTP {response.status_code}: {body_snippet(response)}", response.status_code
+            wait = retry_after_seconds(response)
+        if attempt < policy.attempts:
+            sleep(policy.backoff(attempt, wait))
+    plural = "s" if policy.attempts > 1 else ""
+    raise RequestFailed(f"{reason} (gave up after {policy.attempts} attempt{plural})", status)
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return " ".join(text.split())[:160]
