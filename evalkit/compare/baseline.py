@@ -83,6 +83,19 @@ def save_baseline(
     return path
 
 
+def baseline_arm(doc: dict) -> dict:
+    """The arm entry of a comparison whose reference is this baseline."""
+    from evalkit.compare.analysis import arm_kind
+
+    return {
+        "name": f"baseline:{doc['name']}",
+        "kind": arm_kind(doc["arm"].get("spec") or {}),
+        "fingerprint": doc["arm"]["fingerprint"],
+        "spec": doc["arm"].get("spec"),
+        "baseline_created": doc["created"],
+    }
+
+
 def load_baseline(path: str | Path) -> dict:
     """Read a baseline file, with a clear error when it is corrupt or not a baseline."""
     doc = read_json(path, "baseline")

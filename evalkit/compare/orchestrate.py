@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
-from evalkit.compare.baseline import baseline_runs, load_baseline
+from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import evaluate_gate, load_gate
 from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.errors import ConfigError, SuiteSkipped
@@ -134,20 +134,12 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
 
 def _with_baseline(request: CompareRequest, arm_docs: list[dict], runs: dict[str, dict[str, RunData]]):
     doc = load_baseline(request.against)
-    label = f"baseline:{doc['name']}"
+    ref = baseline_arm(doc)
     current = {suite: by_arm[arm_docs[0]["name"]] for suite, by_arm in runs.items()}
     base = baseline_runs(doc, current, allow_mismatch=request.allow_mismatch, source=str(request.against))
     for suite, run in base.items():
-        inputs = current[suite].inputs
-        run.inputs = inputs
-        runs[suite] = {label: run, **runs[suite]}
-    ref = {
-        "name": label,
-        "kind": arm_kind(doc["arm"].get("spec") or {}),
-        "fingerprint": doc["arm"]["fingerprint"],
-        "spec": doc["arm"].get("spec"),
-        "baseline_created": doc["created"],
-    }
+        run.inputs = current[suite].inputs
+        runs[suite] = {ref["name"]: run, **runs[suite]}
     return [ref, *arm_docs], runs
 
 

@@ -1,0 +1,280 @@
+"""The generation engine: shared-prefix prefill, packed prompts, continuous batching, early exit.
+
+For one call (one arm, many prompts) it
+
+1. tokenizes every prompt and prefills the prefix they all share once
+   (cached across calls in a :class:`PrefixCache`);
+2. keeps up to ``batch_size`` sequences in KV slots; free slots are refilled
+   from the pending prompts with one *packed* prefill (the prompts' unshared
+   tokens side by side in a single row, no padding);
+3. decodes all slots one token per step and retires a sequence the moment it
+   emits EOS, completes a stop string or reaches ``max_new_tokens``; its slot
+   goes to the next prompt, so no step is spent on finished or padded rows.
+
+Greedy results are token-for-token those of decoding each prompt alone (see
+:mod:`evalkit.models.kv_attention` for why they are bitwise batch-invariant).
+Sampling draws from a per-prompt generator seeded by (seed, prompt), so it is
+deterministic and independent of the batch too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from evalkit.models.kv_attention import (
+    MIN_ROWS,
+    DecodePlan,
+    KVStore,
+    PrefillPlan,
+    Segment,
+    installed,
+    model_geometry,
+    planned,
+)
+from evalkit.models.prefix_cache import PrefixCache, shared_prefix_length
+from evalkit.models.spec import GenerationConfig
+from evalkit.types import Generation
+
+PREFILL_TOKENS = 2048  # most prompt tokens packed into one prefill forward
+MAX_AUTO_BATCH = 64  # beyond this a CPU decode step gets no cheaper per token
+MEMORY_SHARE = 0.25  # share of available memory the KV slots may take when the batch size is automatic
+
+
+@dataclass
+class _Seq:
+    """One prompt in flight: its tokens, what it generated, and its sampling generator."""
+
+    index: int
+    sample_id: str
+    prompt: list[int]
+    generator: torch.Generator | None = None
+    new: list[int] = field(default_factory=list)
+
+    @property
+    def position(self) -> int:
+        """Where the latest generated token goes in the KV slot."""
+        return len(self.prompt) + len(self.new) - 1
+
+
+def auto_batch_size(model, capacity: int, cap: int = MAX_AUTO_BATCH) -> int:
+    """A batch size whose KV slots fit in ``MEMORY_SHARE`` of the available memory."""
+    import psutil
+
+    layers, kv_heads, head_dim = model_geometry(model)
+    itemsize = next(model.parameters()).element_size()
+    per_row = KVStore.bytes_per_row(layers, kv_heads, capacity, head_dim, itemsize)
+    per_row += 64 * model.config.hidden_size * itemsize  # activations of one decode row, generously
+    budget = psutil.virtual_memory().available * MEMORY_SHARE
+    return int(max(1, min(cap, budget // per_row)))
+
+
+def prompt_seed(seed: int, prompt_ids: list[int]) -> int:
+    """The sampling seed of one prompt: a function of the run's seed and the prompt only."""
+    digest = hashlib.sha256(f"{seed}:{','.join(map(str, prompt_ids))}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class Engine:
+    """Greedy/sampled generation on one loaded model (with whatever adapter is active)."""
+
+    def __init__(self, model, tokenizer, eos_ids: set[int], prefix_cache: PrefixCache | None = None):
+        self.model = model
+        self.tok = tokenizer
+        self.eos = set(eos_ids)
+        self.prefix_cache = prefix_cache or PrefixCache()
+        self.geometry = model_geometry(model)
+        self.dtype = next(model.parameters()).dtype
+        self.stats = {"prefill_tokens": 0, "prefix_tokens": 0, "decode_steps": 0, "decode_rows": 0}
+
+    def generate(
+        self,
+        prompts: list[tuple[str, str]],
+        config: GenerationConfig,
+        batch_size: int | None,
+        adapter_key: str | None = None,
+        on_batch: Callable[[list[Generation]], None] | None = None,
+    ) -> list[Generation]:
+        """Generate for (sample_id, prompt) pairs; results in input order."""
+        encoded = [self.tok(text, add_special_tokens=False)["input_ids"] for _, text in prompts]
+        results: dict[int, Generation] = {}
+        live = [i for i, ids in enumerate(encoded) if ids]
+        capacity = max((len(encoded[i]) for i in live), default=0) + config.max_new_tokens
+        batch = min(batch_size or auto_batch_size(self.model, capacity), max(1, len(live)))
+        flusher = _Flusher(on_batch, batch, results)
+        for i, ids in enumerate(encoded):
+            if not ids:
+                flusher.add(i, Generation(prompts[i][0], "", error="the prompt encodes to no tokens"))
+        if live:
+            self._run(prompts, encoded, live, config, batch, capacity, adapter_key, flusher)
+        flusher.flush()
+        return [results[i] for i in range(len(prompts))]
+
+    def _run(self, prompts, encoded, live, config, batch, capacity, adapter_key, flusher) -> None:
+        shared = shared_prefix_length([encoded[i] for i in live])
+        seqs = deque()
+        for i in sorted(live, key=lambda i: -len(encoded[i])):
+            gen = None
+            if config.temperature > 0:
+                gen = torch.Generator().manual_seed(prompt_seed(config.seed, encoded[i]))
+            seqs.append(_Seq(i, prompts[i][0], encoded[i], gen))
+        with torch.inference_mode(), installed(self.model):
+            prefix = None
+            if shared:
+                prefix = self.prefix_cache.get(adapter_key, encoded[live[0]][:shared], self._prefill_prefix)
+            store = KVStore(*self._layout(batch, capacity))
+            active: list[_Seq] = []
+            refill_at = max(1, batch // 4)
+            while seqs or active:
+                free = batch - len(active)
+                if seqs and free and (len(active) < MIN_ROWS or free >= refill_at):
+                    self._admit(seqs, free, active, store, prefix, shared, config, flusher)
+                if active:
+                    self._decode_step(active, store, config, flusher)
+
+    def _layout(self, rows: int, capacity: int) -> tuple:
+        layers, kv_heads, head_dim = self.geometry
+        return layers, rows, kv_heads, capacity, head_dim, self.dtype
+
+    def _prefill_prefix(self, tokens: list[int]) -> KVStore:
+        store = KVStore(*self._layout(1, len(tokens)))
+        self._forward_prefill(store, [(0, 0, tokens)])
+        self.stats["prefix_tokens"] += len(tokens)
+        return store
+
+    def _admit(self, seqs, free, active, store, prefix, shared, config, flusher) -> None:
+        """Move pending prompts into free slots with one packed prefill; handle their first token."""
+        chosen, budget = [], PREFILL_TOKENS
+        while seqs and len(chosen) < free:
+            need = len(seqs[0].prompt) - shared
+            if chosen and need > budget:
+                break
+            chosen.append(seqs.popleft())
+            budget -= need
+        rows = list(range(len(active), len(active) + len(chosen)))
+        if shared:
+            for row in rows:
+                store.copy_row(prefix, 0, row, shared)
+        parts = [(row, shared, seq.prompt[shared:]) for row, seq in zip(rows, chosen)]
+        logits = self._forward_prefill(store, parts)
+        active.extend(chosen)
+        self._advance(active, rows, logits, store, config, flusher)
+
+    def _forward_prefill(self, store: KVStore, parts: list[tuple[int, int, list[int]]]):
+        """One packed forward of (row, start, tokens) parts; returns the logits after each part."""
+        ids, positions, segments, offset = [], [], [], 0
+        for row, start, tokens in parts:
+            segments.append(Segment(row=row, start=start, length=len(tokens), offset=offset))
+            ids.extend(tokens)
+            positions.extend(range(start, start + len(tokens)))
+            offset += len(tokens)
+        pad = max(0, MIN_ROWS - offset)
+        ids.extend([0] * pad)
+        positions.extend([0] * pad)
+        last = [s.offset + s.length - 1 for s in segments]
+        keep = last + [last[-1]] * max(0, MIN_ROWS - len(last))
+        with planned(PrefillPlan(store, segments)):
+            out = self.model(
+                input_ids=torch.tensor([ids]),
+                position_ids=torch.tensor([positions]),
+                use_cache=False,
+                logits_to_keep=torch.tensor(keep),
+            )
+        self.stats["prefill_tokens"] += offset
+        return out.logits[0, : len(segments)]
+
+    def _decode_step(self, active: list[_Seq], store: KVStore, config, flusher) -> None:
+        count = len(active)
+        pad = max(count, MIN_ROWS)
+        ids = torch.zeros((pad, 1), dtype=torch.long)
+        positions = torch.zeros((pad, 1), dtype=torch.long)
+        ids[:count, 0] = torch.tensor([s.new[-1] for s in active])
+        positions[:count, 0] = torch.tensor([s.position for s in active])
+        with planned(DecodePlan(store, positions[:count, 0].clone())):
+            out = self.model(input_ids=ids, position_ids=positions, use_cache=False, logits_to_keep=1)
+        self.stats["decode_steps"] += 1
+        self.stats["decode_rows"] += count
+        self._advance(active, list(range(count)), out.logits[:count, -1], store, config, flusher)
+
+    def _advance(self, active, rows, logits, store, config, flusher) -> None:
+        """Pick each row's next token, retire finished rows and compact the slots."""
+        tokens = _choose(logits, [active[r] for r in rows], config)
+        finished = []
+        for row, token in zip(rows, tokens):
+            if self._push(active[row], token, config):
+                finished.append(row)
+        for row in sorted(finished, reverse=True):
+            seq = active[row]
+            flusher.add(seq.index, self._result(seq, config))
+            last = len(active) - 1
+            if row != last:  # move the last slot into the hole so active rows stay 0..n-1
+                store.copy_row(store, last, row, active[last].position)
+                active[row] = active[last]
+            active.pop()
+
+    def _push(self, seq: _Seq, token: int, config: GenerationConfig) -> bool:
+        """Record one token; True when the sequence is finished."""
+        if token in self.eos:
+            return True
+        seq.new.append(token)
+        if len(seq.new) >= config.max_new_tokens:
+            return True
+        if config.stop:
+            text = self.tok.decode(seq.new, skip_special_tokens=True)
+            return any(stop and stop in text for stop in config.stop)
+        return False
+
+    def _result(self, seq: _Seq, config: GenerationConfig) -> Generation:
+        from evalkit.models.hf_backend import cut_at_stop
+
+        text, _ = cut_at_stop(self.tok.decode(seq.new, skip_special_tokens=True), config.stop)
+        return Generation(
+            sample_id=seq.sample_id, text=text, prompt_tokens=len(seq.prompt), new_tokens=len(seq.new)
+        )
+
+
+def _choose(logits: torch.Tensor, seqs: list[_Seq], config: GenerationConfig) -> list[int]:
+    """Greedy argmax, or temperature/top-p sampling from each sequence's own generator."""
+    if config.temperature <= 0:
+        return logits.argmax(dim=-1).tolist()
+    probs = torch.softmax(logits.float() / config.temperature, dim=-1)
+    if config.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        drop = sorted_probs.cumsum(-1) - sorted_probs > config.top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    return [int(torch.multinomial(p, 1, generator=s.generator)) for p, s in zip(probs, seqs)]
+
+
+class _Flusher:
+    """Hands finished generations to ``on_batch`` in groups, with each group's share of the time."""
+
+    def __init__(self, on_batch, size: int, results: dict[int, Generation]):
+        self.on_batch, self.size, self.results = on_batch, size, results
+        self.pending: list[tuple[int, Generation]] = []
+        self.since = time.perf_counter()
+
+    def add(self, index: int, generation: Generation) -> None:
+        """Collect one finished generation; flush when a batch-size group is complete."""
+        self.pending.append((index, generation))
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Stamp the pending generations with their share of the elapsed time and hand them over."""
+        if not self.pending:
+            return
+        now = time.perf_counter()
+        share = round((now - self.since) / len(self.pending), 6)
+        group = []
+        for index, gen in self.pending:
+            self.results[index] = replace(gen, latency_s=share)
+            group.append(self.results[index])
+        if self.on_batch is not None:
+            self.on_batch(group)
+        self.pending, self.since = [], now
