@@ -134,6 +134,7 @@ def compare(
         resume=resume,
         history=history,
         options=CompareOptions(min_effect=min_effect),
+        pairwise=pairwise,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)

@@ -157,3 +157,16 @@ def validate_config(model: type[T], data: Any, source: str) -> T:
 def load_config(model: type[T], path: str | Path) -> T:
     """Read a YAML file and validate it as ``model`` (strict, with located errors)."""
     return validate_config(model, read_yaml(path), str(path))
+
+
+def locate(path: str | Path, *keys: str | int) -> str:
+    """``"path:line"`` of the key at ``keys`` in a YAML file (just ``"path"`` when it cannot be found).
+
+    For errors found after validation (a directory that does not exist, a gate
+    rule naming a suite that is not in the run), so they still point at a line.
+    """
+    try:
+        line = _line_of(read_yaml(path), tuple(keys))
+    except ConfigError:
+        line = None
+    return f"{path}:{line}" if line else str(path)

@@ -39,14 +39,19 @@ class ServeError(RuntimeError):
 
 
 class TransformersServe:
-    """``transformers serve <model_dir> --host 127.0.0.1 --port <free>`` as a context manager."""
+    """``transformers serve <model_dir> --host 127.0.0.1 --port <free>`` as a context manager.
+
+    ``extra_args`` are appended to the command line (e.g. ``["--device", "cpu"]``); ``env`` adds
+    environment variables (e.g. ``{"OMP_NUM_THREADS": "1"}``).
+    """
 
     def __init__(self, model_dir: str | Path, log_path: str | Path, *, startup_timeout: float = 180.0,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
         self.model_dir = str(Path(model_dir).resolve())
         self.log_path = Path(log_path)
         self.startup_timeout = startup_timeout
         self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -76,7 +81,7 @@ class TransformersServe:
     def start(self) -> None:
         """Start the server and wait for ``/health``; ServeError (with the log tail) on failure or timeout."""
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", **self.env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,

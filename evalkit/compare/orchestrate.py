@@ -35,6 +35,7 @@ class CompareRequest:
     history: Path | None = None
     options: CompareOptions = field(default_factory=CompareOptions)
     name: str | None = None
+    pairwise: bool = False
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -117,6 +118,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     name = request.name or request.out.name
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
+    if request.pairwise:
+        _add_pairwise(comparison, suites)
     if gate is not None:
         comparison["gate"] = evaluate_gate(comparison, gate, str(request.gate))
     if request.history is not None:
@@ -141,6 +144,16 @@ def _with_baseline(request: CompareRequest, arm_docs: list[dict], runs: dict[str
         run.inputs = current[suite].inputs
         runs[suite] = {ref["name"]: run, **runs[suite]}
     return [ref, *arm_docs], runs
+
+
+def _add_pairwise(comparison: dict, suites: list) -> None:
+    """Ask each judged suite's judge to compare every candidate with the reference, in both orders."""
+    from evalkit.judge import add_pairwise_to_comparison, pairwise_config_from_rubric
+
+    for suite in suites:
+        for cfg in suite.spec.scorers:
+            if cfg.name == "judge_rubric":
+                add_pairwise_to_comparison(comparison, suite.name, pairwise_config_from_rubric(cfg.options))
 
 
 def skipped_suite_block(name: str, reason: str) -> dict:

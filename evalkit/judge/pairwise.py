@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from evalkit.compare.stats import bootstrap_mean_ci
 from evalkit.errors import SuiteSkipped
 from evalkit.judge.backends import JudgeRequest
 from evalkit.judge.client import JudgeClient, JudgeOutcome
@@ -149,6 +148,8 @@ def summarise_pairwise(results: Sequence[PairwiseResult], *, confidence: float =
     costs = [r.usage.get("cost_usd") for r in results if r.usage]
     summary["usage"]["cost_usd"] = round(sum(costs), 6) if costs and None not in costs else None
     if n:
+        from evalkit.compare.stats import bootstrap_mean_ci  # numpy/scipy only when summarising
+
         opts = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
         summary["mean"], summary["low"], summary["high"] = bootstrap_mean_ci([r.value for r in done], **opts)
         _, summary["win_rate_low"], summary["win_rate_high"] = bootstrap_mean_ci(

@@ -103,8 +103,8 @@ class JudgeScorer:
             error = next(d["error"] for d in draws if d["error"])
             return Score(value=None, passed=None, explanation=error, error=error, details={"judge": judge})
         score = self._verdict(parsed)
-        if judge["score"] is None:
-            judge["score"] = score.value
+        if self.samples > 1 or judge["score"] is None:
+            judge["score"] = score.value  # with k draws the transcript shows the aggregate
         reason = first["reason"] or next((d["reason"] for d in draws if d["reason"]), "")
         explanation = f"{score.explanation}: {reason}" if reason else score.explanation
         return Score(value=score.value, passed=score.passed, explanation=explanation,

@@ -169,7 +169,9 @@ def _explain(metric: str, value: float | None, entry: dict, output_type: str) ->
     if output_type == "multiple_choice":
         answer, extra = _answer(entry, output_type)
         target = entry.get("target")
-        choices = extra.get("choices", [])
+        choices, lls = extra.get("choices", []), extra.get("loglikelihoods", [])
+        if metric.startswith("acc_norm") and choices:  # lm-eval: log-likelihood per character of the choice
+            answer = choices[max(range(len(lls)), key=lambda i: lls[i] / max(len(choices[i]), 1))]
         if isinstance(target, int) and 0 <= target < len(choices):
             target = choices[target]
         return f"lm-eval {metric}={shown}; most likely choice {answer!r}, target {target!r}"

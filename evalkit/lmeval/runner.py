@@ -166,7 +166,7 @@ def _metrics(header: dict, suite: Suite, results: dict, converted: Converted, se
                                                                    "n-samples", "higher_is_better")},
                                      default=handle_non_serializable))
     summary = summarise(converted.scores, converted.metric_keys)
-    _fill_aggregate_only(summary, verbatim["results"] or {})
+    _attach_lm_eval_values(summary, verbatim["results"] or {})
     gens = converted.generations
     return {
         "schema_version": SCHEMA_VERSION,
@@ -193,14 +193,23 @@ def _metrics(header: dict, suite: Suite, results: dict, converted: Converted, se
     }
 
 
-def _fill_aggregate_only(summary: dict[str, dict], results: dict[str, dict]) -> None:
-    """Metrics with no per-document number (e.g. perplexities): the mean is lm-eval's aggregate."""
+def _attach_lm_eval_values(summary: dict[str, dict], results: dict[str, dict]) -> None:
+    """Beside each mean, lm-eval's own aggregate (single-task suites, where it is one number).
+
+    They are equal for mean-aggregated metrics such as ``acc``; they differ where
+    lm-eval pools differently (IFEval's instruction-level accuracy counts
+    instructions, evalkit's mean counts prompts). A metric without per-document
+    numbers (e.g. a perplexity) takes lm-eval's aggregate as its mean.
+    """
+    if len(results) != 1:
+        return
+    task_results = next(iter(results.values()))
     for key, entry in summary.items():
-        if entry["n"] or len(results) != 1:
-            continue
-        task_results = next(iter(results.values()))
         value = task_results.get(key if "," in key else f"{key},none")
-        if isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)):
+            continue
+        entry["lm_eval_value"] = value
+        if not entry["n"]:
             entry["mean"] = value
             entry["excluded_reason"] = "per-document values are not numbers; the mean is lm-eval's aggregate"
 

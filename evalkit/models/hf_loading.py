@@ -107,7 +107,15 @@ def load_base_model(base_dir: str, dtype: str, quantization: str):
 def read_adapter_card(adapter_dir: str) -> dict | None:
     """The evalkit card of an adapter directory, if it has one."""
     card = Path(adapter_dir) / ADAPTER_CARD
-    return json.loads(card.read_text(encoding="utf-8")) if card.is_file() else None
+    if not card.is_file():
+        return None
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{card}: corrupt adapter card: {exc}.") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{card}: corrupt adapter card: expected a JSON object, got {type(data).__name__}.")
+    return data
 
 
 def check_adapter_base(adapter_dir: str, base_fingerprint: str, base_name: str, allow_mismatch: bool) -> None:

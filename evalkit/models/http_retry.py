@@ -47,7 +47,10 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 class RequestFailed(Exception):
-    """A request that did not get a usable HTTP answer, even after retries."""
+    """A request that did not get a usable HTTP answer, even after retries.
+
+    ``status`` is the last HTTP error status the server answered with, if it answered at all.
+    """
 
     def __init__(self, reason: str, status: int | None = None):
         self.reason = reason
@@ -103,23 +106,29 @@ def post_json(
     connection error or a retryable status.
     """
     started = time.perf_counter()
-    reason, status = "no attempt made", None
+    reason, answered = "no attempt made", None  # answered: (status, reason) of the last HTTP error answer
     for attempt in range(1, max(1, policy.attempts) + 1):
         wait = None
         try:
             response = client.post(url, json=payload, headers=headers, timeout=timeout)
         except httpx.TimeoutException:
-            reason, status = f"timed out after {timeout:g} s", None
+            reason = f"timed out after {timeout:g} s"
+        except httpx.ConnectError as exc:
+            reason = f"cannot reach {_origin(url)} ({_describe(exc)})"
         except httpx.TransportError as exc:
-            reason, status = f"cannot reach {_origin(url)} ({_describe(exc)})", None
+            reason = f"connection to {_origin(url)} failed ({_describe(exc)})"
         else:
             if not is_retryable(response.status_code):
                 return response, time.perf_counter() - started
-            reason, status = f"HTTP {response.status_code}: {body_snippet(response)}", response.status_code
+            reason = f"HTTP {response.status_code}: {body_snippet(response)}"
+            answered = (response.status_code, reason)
             wait = retry_after_seconds(response)
         if attempt < policy.attempts:
             sleep(policy.backoff(attempt, wait))
+    if answered is not None and answered[1] != reason:
+        reason = f"{answered[1]}, then {reason}"
     plural = "s" if policy.attempts > 1 else ""
+    status = answered[0] if answered else None
     raise RequestFailed(f"{reason} (gave up after {policy.attempts} attempt{plural})", status)
 
 
@@ -130,6 +139,7 @@ def _origin(url: str) -> str:
 
 def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
+    for known in ("connection refused", "connection reset"):
+        if known in text.lower():
+            return known
     return " ".join(text.split())[:160]

@@ -39,6 +39,10 @@ def load_model(spec: ModelSpec | str | Path, *, pool=None) -> Arm:
 
     base_dir = resolve_base(spec.base)
     weights = weights_fingerprint(base_dir)
+    if spec.adapter:  # refuse an adapter trained on another base now, before any weights load
+        from evalkit.models.hf_loading import check_adapter_base
+
+        check_adapter_base(spec.adapter, weights, spec.base, spec.allow_base_mismatch)
     parts = fingerprint_parts(spec, base_dir, weights)
     backend = HFBackend(spec, base_dir, weights, pool=pool)
     return Arm(spec, backend, combine(parts), parts)

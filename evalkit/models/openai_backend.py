@@ -84,7 +84,11 @@ def check_supported(rules: ServerRules, config: GenerationConfig, model: str | N
 
 
 class OpenAIBackend:
-    """Generation (and, where the server allows, log-likelihoods) over an OpenAI-compatible HTTP API."""
+    """Generation (and, where the server allows, log-likelihoods) over an OpenAI-compatible HTTP API.
+
+    ``spec.adapter`` is not applied here (a server serves adapters under their own
+    ``model`` names); it only enters the arm's fingerprint and so the cache key.
+    """
 
     def __init__(self, spec: ModelSpec, *, retry: http_retry.RetryPolicy | None = None):
         if not spec.base_url:
@@ -133,8 +137,9 @@ class OpenAIBackend:
         """Sum log-probability of each continuation given its context, and whether it is the greedy path.
 
         Uses ``/v1/completions`` with ``echo=True, logprobs=1, max_tokens=0``
-        (vLLM returns the prompt's log-probabilities that way); the first request
-        is a probe, so a server without prompt log-probabilities fails fast.
+        (vLLM returns the prompt's log-probabilities that way; ``max_tokens=1``
+        if that is refused); the first request is a probe, so a server without
+        prompt log-probabilities fails fast.
         """
         if not requests:
             return []
@@ -146,13 +151,9 @@ class OpenAIBackend:
         """Close the HTTP connections."""
         self._client.close()
 
-    # ----- requests -----
-
     def _fan_out(self, work: Callable, items: list, on_result: BatchCallback | None) -> list:
-        if not items:
-            return []
         results: dict[int, object] = {}
-        pool = ThreadPoolExecutor(min(self.spec.max_concurrency, len(items)), thread_name_prefix="evalkit")
+        pool = ThreadPoolExecutor(max(1, min(self.spec.max_concurrency, len(items))), "evalkit-http")
         try:
             futures = {pool.submit(work, item): index for index, item in enumerate(items)}
             for future in as_completed(futures):
@@ -208,6 +209,8 @@ class OpenAIBackend:
         body.update(prompt=context + continuation, max_tokens=0, echo=True, logprobs=1, temperature=0)
         try:
             response, _ = self._post(COMPLETIONS_PATH, body)
+            if response.status_code in (400, 422):  # max_tokens=0 refused: one extra token, ignored below
+                response, _ = self._post(COMPLETIONS_PATH, {**body, "max_tokens": 1})
         except http_retry.RequestFailed as exc:
             if exc.status is not None:  # the server answers, but with an error: it cannot do this
                 raise self._no_logprobs(exc.reason) from None
@@ -240,7 +243,7 @@ class OpenAIBackend:
         )
 
     def _api_key(self) -> str | None:
-        return os.environ.get(self.spec.api_key_env) if self.spec.api_key_env else None
+        return os.environ.get(self.spec.api_key_env or "") or None
 
     def _check_api_key(self) -> None:
         if self.spec.api_key_env and not self._api_key():

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from evalkit.config import StrictModel, load_config
+from evalkit.config import StrictModel, load_config, locate
+from evalkit.errors import ConfigError
 
 EMBEDDED_PREFIX = "evalkit:"
 DEFAULT_BASE = "evalkit:smollm2-135m-instruct"
@@ -89,4 +90,26 @@ def load_model_spec(path: str | Path) -> ModelSpec:
             updates["base"] = str(candidate)
     if not spec.name:
         updates["name"] = Path(path).stem
-    return spec.model_copy(update=updates) if updates else spec
+    spec = spec.model_copy(update=updates) if updates else spec
+    _check_local_paths(spec, path)
+    return spec
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~", ".\\")) or text in (".", "..")
+
+
+def _check_local_paths(spec: ModelSpec, source: str | Path) -> None:
+    """Fail at load time, naming the spec's file and line, for local paths that do not exist."""
+    if spec.backend == "hf" and _looks_like_path(spec.base) and not Path(spec.base).expanduser().is_dir():
+        raise ConfigError(
+            f"{locate(source, 'base')}: base: model directory {spec.base!r} does not exist.",
+            hint="give a model folder, a hub id like org/name, or evalkit:<name>",
+        )
+    if spec.adapter and not Path(spec.adapter).is_dir():
+        raise ConfigError(f"{locate(source, 'adapter')}: adapter: directory {spec.adapter!r} does not exist.")
+    if spec.chat_template not in ("auto", "none") and not Path(spec.chat_template).is_file():
+        raise ConfigError(
+            f"{locate(source, 'chat_template')}: chat_template: file {spec.chat_template!r} not found.",
+            hint="use auto (the tokenizer's template), none (plain text) or a path to a Jinja file",
+        )

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.judge.usage import write_judge_usage
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.runner.scoring import score_samples, summarise
@@ -127,6 +128,7 @@ def score_run_dir(
         }
     rows = score_samples(suite, generations)
     write_jsonl_atomic(out / "scores.jsonl", rows)
+    write_judge_usage(out, rows)
     gens = list(generations.values())
     metrics = {
         "schema_version": SCHEMA_VERSION,

@@ -8,6 +8,7 @@ imported when a scorer that needs them is built or first used.
 
 from __future__ import annotations
 
+from evalkit.judge import scorers as _judge_scorers  # noqa: F401 - judge_rubric, judge_reference
 from evalkit.scorers import hf_evaluate, ifeval, match, structured, text  # noqa: F401
 
 BUILTIN_SCORERS = (

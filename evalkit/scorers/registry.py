@@ -16,6 +16,7 @@ import difflib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.types import Generation, Sample, Score
@@ -59,7 +60,7 @@ def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, whe
             f"{prefix}unknown scorer {name!r}{hint}; known scorers: {', '.join(sorted(_REGISTRY))}."
         )
     factory = _REGISTRY[name]
-    params = inspect.signature(factory).parameters
+    params = _signature(factory).parameters
     accepted = [p for p in params if p != "suite_dir"]
     for key in options:
         if key not in accepted:
@@ -68,17 +69,72 @@ def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, whe
                 f" (did you mean {close[0]!r}?)" if close else f" (options: {', '.join(accepted) or 'none'})"
             )
             raise ConfigError(f"{prefix}scorer {name!r} has no option {key!r}{hint}.")
-    kwargs = dict(options)
+    missing = [
+        p.name
+        for p in params.values()
+        if p.name != "suite_dir" and p.default is inspect.Parameter.empty and p.name not in options
+        and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    if missing:
+        raise ConfigError(f"{prefix}scorer {name!r} needs option(s): {', '.join(missing)}.")
+    kwargs = {key: _checked_option(name, params[key], value, prefix) for key, value in options.items()}
     if "suite_dir" in params:
         kwargs["suite_dir"] = suite_dir
     try:
         return factory(**kwargs)
-    except ConfigError:
+    except ConfigError as exc:
+        if prefix and not exc.message.startswith(prefix):
+            raise ConfigError(f"{prefix}scorer {name!r}: {exc.message}", hint=exc.hint) from None
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix}scorer {name!r}: {exc}") from None
 
 
+def _signature(factory: ScorerFactory) -> inspect.Signature:
+    """The factory's signature with string annotations resolved where possible."""
+    try:
+        return inspect.signature(factory, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        return inspect.signature(factory)
+
+
+def _checked_option(scorer_name: str, param: inspect.Parameter, value, prefix: str):
+    """``value`` validated against the option's annotation (e.g. ``ignore_case: maybe`` is refused).
+
+    Options without a (resolvable) annotation pass unchanged; otherwise lax
+    pydantic validation applies, and a value is only replaced when it needed
+    converting (``"no"`` -> False); an equal value (``1`` for a float) is kept as written.
+    """
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str) or annotation is Any:
+        return value
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        adapter = TypeAdapter(annotation)
+    except Exception:  # noqa: BLE001 - an annotation pydantic cannot handle is simply not checked
+        return value
+    try:
+        checked = adapter.validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0].get("msg", "invalid value") if exc.errors() else "invalid value"
+        expected = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        raise ConfigError(
+            f"{prefix}scorer {scorer_name!r}: option {param.name!r} = {value!r}: {problem} "
+            f"(expected {expected})."
+        ) from None
+    try:
+        same = bool(checked == value)
+    except Exception:  # noqa: BLE001 - exotic values that cannot be compared keep the checked form
+        same = False
+    return value if same else checked  # keep what the user wrote unless it needed converting ("no" -> False)
+
+
 def _load_builtins() -> None:
-    # Importing the modules registers their scorers.
+    # Importing the modules registers their scorers (the judge package registers the judge scorers).
     from evalkit.scorers import builtin  # noqa: F401
+
+    try:
+        import evalkit.judge  # noqa: F401
+    except ImportError:  # judges are optional; their suites then fail with "unknown scorer"
+        pass

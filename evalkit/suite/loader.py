@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.config import load_config
+from evalkit.config import load_config, locate
 from evalkit.errors import ConfigError, DataError
 from evalkit.suite.spec import HubData, SuiteSpec
 from evalkit.types import Sample
@@ -62,6 +62,8 @@ def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bo
     """Load and validate a suite; ``limit`` keeps the first N samples (in file order)."""
     from evalkit.scorers.registry import build_scorer
 
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1 (got {limit}); leave it out to run every sample.")
     folder = find_suite_dir(name_or_path).resolve()
     spec_path = folder / "suite.yaml"
     spec = load_config(SuiteSpec, spec_path)
@@ -76,7 +78,7 @@ def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bo
     scorers = {}
     if build_scorers:
         for index, cfg in enumerate(spec.scorers):
-            where = f"{spec_path}: scorers[{index}]"
+            where = f"{locate(spec_path, 'scorers', index, 'name')}: scorers[{index}]"
             scorers[cfg.key] = build_scorer(cfg.name, cfg.options, suite_dir=folder, where=where)
     return Suite(spec=spec, folder=folder, samples=samples, scorers=scorers, data_sha256=data_hash)
 
@@ -182,6 +184,7 @@ def _rows_to_samples(rows: list[tuple[int, dict]], spec: SuiteSpec, source: str)
             raise DataError(f"{source}:{line}: row has no {fields.input!r} (or 'messages') field.")
         if not isinstance(value, (str, list)):
             raise DataError(f"{source}:{line}: {fields.input!r} must be text or a list of chat messages.")
+        _check_input(value, f"{source}:{line}", fields.input)
         sample_id = row.get(fields.id)
         sample_id = str(sample_id) if sample_id is not None else _content_id(value)
         if sample_id in seen:
@@ -197,6 +200,36 @@ def _rows_to_samples(rows: list[tuple[int, dict]], spec: SuiteSpec, source: str)
     return samples
 
 
+_ROLES = ("system", "user", "assistant")
+
+
+def _check_input(value: str | list, where: str, name: str) -> None:
+    """Chat messages need a role and text content; text must be valid Unicode (no lone surrogates)."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, list):
+        if not value:
+            raise DataError(f"{where}: {name!r} is an empty list of chat messages.")
+        for index, message in enumerate(value):
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+                raise DataError(
+                    f"{where}: {name}[{index}]: a chat message must be an object with a 'role' and a text "
+                    f"'content'; got {json.dumps(message, default=str)[:80]}."
+                )
+            if not isinstance(message.get("role"), str) or not message["role"]:
+                raise DataError(
+                    f"{where}: {name}[{index}]: a chat message needs a 'role' ({', '.join(_ROLES)}, ...)."
+                )
+            texts.append(message["content"])
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(
+                f"{where}: {name!r} holds a lone surrogate ({text[exc.start]!r} escape), which is not "
+                "valid Unicode; fix the data file."
+            ) from None
+
+
 def _metadata(row: dict, keys: list[str] | None, exclude: set[str]) -> dict[str, Any]:
     meta = dict(row.get("metadata") or {}) if isinstance(row.get("metadata"), dict) else {}
     extra = keys if keys is not None else [k for k in row if k not in exclude and k != "metadata"]
@@ -207,5 +240,5 @@ def _metadata(row: dict, keys: list[str] | None, exclude: set[str]) -> dict[str,
 
 
 def _content_id(value: Any) -> str:
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()[:12]

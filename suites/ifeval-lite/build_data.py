@@ -55,7 +55,10 @@ LIMITS = [
     ("keywords:letter_frequency", "let_frequency", "at least", 20),
     ("change_case:capital_word_frequency", "capital_frequency", "at least", 10),
 ]
-RELATION_KEY = {"keywords:letter_frequency": "let_relation", "change_case:capital_word_frequency": "capital_relation"}
+RELATION_KEY = {
+    "keywords:letter_frequency": "let_relation",
+    "change_case:capital_word_frequency": "capital_relation",
+}
 EXCLUDED_TYPES = {"language:response_language"}
 MAX_WORDS_ASKED = 100
 MAX_REPEAT_WORDS = 40
@@ -76,7 +79,8 @@ def too_long(row: dict) -> str | None:
                 continue
             if kw[key] > most:
                 return f"{iid} {key}={kw[key]}"
-        if iid == "combination:repeat_prompt" and len(kw.get("prompt_to_repeat", "").split()) > MAX_REPEAT_WORDS:
+        repeat = kw.get("prompt_to_repeat", "")
+        if iid == "combination:repeat_prompt" and len(repeat.split()) > MAX_REPEAT_WORDS:
             return "prompt to repeat too long"
     for match in WORDS_ASKED.finditer(row["prompt"]):
         if int(match.group(1).replace(",", "")) > MAX_WORDS_ASKED:
@@ -88,7 +92,10 @@ def select(rows: list[dict]) -> list[dict]:
     candidates = [r for r in rows if too_long(r) is None]
     types = sorted({i for r in candidates for i in r["instruction_id_list"]})
     by_type = {
-        t: sorted((r for r in candidates if t in r["instruction_id_list"]), key=lambda r: (len(r["prompt"]), r["key"]))
+        t: sorted(
+            (r for r in candidates if t in r["instruction_id_list"]),
+            key=lambda r: (len(r["prompt"]), r["key"]),
+        )
         for t in types
     }
     chosen: dict[int, dict] = {}

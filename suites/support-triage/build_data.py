@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ruff: noqa: E501 - the templates below are data, one message per line
 """Build the support-triage data: test.jsonl, train.jsonl and train_chat.jsonl.
 
 Customer-support messages for VoltCart, a fictional online electronics shop,
@@ -120,15 +121,15 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, tuple[str, ...] | None]]]] = {
             ("The {product:powerbank} I bought from you (order {order}) started hissing and got too hot to touch.", None),
             ("I saw sparks at the charging port of my {product:battery} when I connected the cable.", None),
             ("I need my {product:laptop} working by this afternoon for a client presentation and since last night's update it's stuck on the boot logo.", None),
-            ("The {product:smart} is making a loud buzzing noise and the plastic around the plug has started to melt.", None),
+            ("The {product:mains} is making a loud buzzing noise and the plastic around the plug has started to melt.", None),
             ("My {product:battery} keeps shutting off and restarting by itself, and the case gets hot enough to burn my hand.", None),
             ("Our online exam starts at 3pm today and the {product:webcam} isn't detected by any computer we try. Please help quickly.", None),
             ("The power adapter of my {product:laptop} crackles and smells like burnt plastic when it's plugged in. I've stopped using it.", None),
         ],
         "high": [
-            ("My new {product} won't turn on at all. I charged it overnight and nothing happens, no lights.", None),
+            ("My new {product:battery} won't turn on at all. I charged it overnight and nothing happens, no lights.", None),
             ("The {product:screen} arrived today and the screen stays black, although I can hear the startup sound.", None),
-            ("Since the firmware update yesterday my {product:audio} won't pair with any device, so I can't use them at all.", None),
+            ("Since the firmware update yesterday my {product:audio} won't pair with any device, so I can't listen to anything.", None),
             ("The {product:laptop} is stuck in a restart loop. I can't get past the logo screen.", None),
             ("My {product:smart} doesn't show up in the app during setup. I've reset it five times and still can't use it.", None),
             ("None of the keys on my {product:laptop} work anymore. The keyboard stopped responding completely.", None),
@@ -153,7 +154,7 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, tuple[str, ...] | None]]]] = {
             ("How do I update the firmware on my {product:audio}?", None),
             ("Can the {product:laptop} drive a second monitor over USB-C?", None),
             ("Does the {product:smart} work with Alexa, or only with Google Home?", None),
-            ("What's the best way to clean the ear tips on the {product:audio}?", None),
+            ("What's the safest way to clean the {product:audio}? Can I use alcohol wipes?", None),
             ("Will I be able to replace the battery in the {product:battery} myself later on?", None),
             ("Which charger wattage do you recommend for the {product:laptop}?", None),
             ("Is there a dark mode in the companion app for the {product:smart}?", None),
@@ -189,7 +190,7 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, tuple[str, ...] | None]]]] = {
         ],
         "medium": [
             ("Tracking for {order} hasn't updated in 3 days and still says 'label created'. Has it actually shipped?", None),
-            ("I received the {product} but the charging cable listed in the box contents is missing.", None),
+            ("I received the {product:battery} but the charging cable listed in the box contents is missing.", None),
             ("You sent me the black version of the {product}, but I ordered white. Can you send the right one?", None),
             ("Can I change the delivery address for order {order}? It hasn't shipped yet. The new address is in {city}.", None),
             ("My order was split into two packages and only one has arrived so far. The second tracking number hasn't updated.", None),
@@ -285,7 +286,7 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, tuple[str, ...] | None]]]] = {
             ("Order {order} was cancelled before it shipped on {date}. You said the refund of {amount} would take 5 days, and it's now been three weeks.", None),
             ("The replacement {product} you sent is faulty as well. I'm done with this, please refund the full amount.", (NEG,)),
             ("The refund status for order {order} has said 'processing' for 25 days. Your website says refunds take up to 10 business days.", None),
-            ("The {product} has been unusable since day one, it won't even charge. I've already tried your troubleshooting steps. I want to return it for a full refund.", None),
+            ("The {product:battery} has been unusable since day one, it won't even charge. I've already tried your troubleshooting steps. I want to return it for a full refund.", None),
         ],
         "medium": [
             ("I'd like to return the {product} from order {order}. It works fine, I just don't need it anymore. Can you send me a return label?", None),
@@ -328,8 +329,10 @@ PRODUCTS = {
                "Orion S5 phone", "Nordwave 43-inch TV"],
     "monitor": ["ClearView 27 monitor", "ClearView 32 Curve monitor", "Nordwave 55-inch 4K TV", "Corvex 15 gaming laptop"],
     "touch": ["Orion S5 phone", "TabMax 10 tablet", "Orion S5 Lite phone", "TabMax 8 Kids tablet"],
-    "smart": ["HomeHub mini smart plug", "Lumos smart bulb", "Sentry 2K security camera", "Ringlet video doorbell",
+    "smart": ["HomeHub mini smart plug", "Lumos smart lamp", "Sentry 2K security camera", "Ringlet video doorbell",
               "AirSense smart thermostat"],
+    "mains": ["HomeHub mini smart plug", "StreamBox 4K media player", "Auralis Home soundbar",
+              "Nordwave 43-inch TV", "Inkwell 300 printer"],
     "powerbank": ["ChargeMate 20000 power bank", "ChargeMate 10000 power bank"],
     "printer": ["Inkwell 300 printer", "Inkwell 500 all-in-one printer"],
     "webcam": ["ClearCam HD webcam", "ClearCam 4K webcam"],
@@ -350,8 +353,8 @@ CODES = ["SPRING15", "WELCOME15", "VOLT15", "STUDENT15", "BUNDLE15"]
 
 GREETINGS = ["Hi,", "Hello,", "Hi there,", "Hey,", "Good morning,", "Dear VoltCart support,", "Hi team,",
              "Hello VoltCart,", "Good afternoon,", "Hey there,"]
-NEUTRAL_CLOSERS = ["Thanks.", "Thank you.", "Please let me know.", "Please advise.", "Thanks in advance.",
-                   "Looking forward to your reply.", "Let me know what you need from me."]
+NEUTRAL_CLOSERS = ["Thanks.", "Thank you.", "Please let me know.", "Thanks in advance.", "Looking forward to your reply."]
+NEUTRAL_CLOSERS_PROBLEM = ["Please advise.", "Let me know what you need from me.", "Waiting for your reply."]
 SIGNOFFS = ["{name}", "- {name}", "Thanks,\n{name}", "Regards,\n{name} {surname}", "Best,\n{name}",
             "Sent from my phone", "Kind regards,\n{name} {surname}", "Cheers,\n{name}"]
 # Tone fragments. Every third fragment of each pool is reserved for the test
@@ -481,7 +484,7 @@ class Composer:
                 before.append(rng.choice(self.tones["POS_OPEN"]))
                 after.append(rng.choice(closers))
         elif rng.random() < 0.5:
-            after.append(rng.choice(NEUTRAL_CLOSERS))
+            after.append(rng.choice(NEUTRAL_CLOSERS + (NEUTRAL_CLOSERS_PROBLEM if priority != "low" else [])))
         core = " ".join(before + [body] + after)
         if sentiment == NEG and rng.random() < 0.2:
             core = core.rstrip(".") + "!!"
@@ -580,6 +583,40 @@ def build() -> tuple[list[dict], list[dict]]:
     return train, test
 
 
+def _shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = normalise(text).split()
+    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+
+
+def verify(train: list[dict], test: list[dict], max_overlap: float = 0.5) -> dict:
+    """Check that the splits are disjoint; returns the numbers for the record.
+
+    * no message occurs twice (after lower-casing and dropping punctuation);
+    * no template and no held-out tone fragment of the test split occurs in train;
+    * no test message shares more than `max_overlap` of its word 4-grams (Jaccard)
+      with any train message.
+    """
+    keys = [normalise(r["input"]) for r in train + test]
+    assert len(keys) == len(set(keys)), "duplicate messages"
+    train_templates = {r["metadata"]["template"] for r in train}
+    test_templates = {r["metadata"]["template"] for r in test}
+    assert not train_templates & test_templates, "a template is in both splits"
+    held_out = [f for name in TONE_POOLS for f in split_pool(globals()[name], "test")]
+    leaked = [f for f in held_out if any(f in r["input"] for r in train)]
+    assert not leaked, f"held-out tone fragments in train: {leaked}"
+    train_sh = [_shingles(r["input"]) for r in train]
+    worst = (0.0, "", "")
+    for row in test:
+        sh = _shingles(row["input"])
+        for other, osh in zip(train, train_sh):
+            jac = len(sh & osh) / len(sh | osh)
+            if jac > worst[0]:
+                worst = (jac, row["id"], other["id"])
+    assert worst[0] <= max_overlap, f"near-duplicate across splits: {worst}"
+    return {"train_templates": len(train_templates), "test_templates": len(test_templates),
+            "max_4gram_jaccard": round(worst[0], 3), "closest_pair": worst[1:]}
+
+
 def chat_rows(train: list[dict]) -> list[dict]:
     rows = []
     for row in train:
@@ -612,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_prompt_matches_suite()
     train, test = build()
+    stats = verify(train, test)
     outputs = {"test.jsonl": dumps(test), "train.jsonl": dumps(train), "train_chat.jsonl": dumps(chat_rows(train))}
     if args.check:
         stale = [n for n, text in outputs.items()
@@ -619,11 +657,12 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             print("out of date: " + ", ".join(stale), file=sys.stderr)
             return 1
-        print("support-triage data is up to date")
+        print(f"support-triage data is up to date; splits disjoint: {stats}")
         return 0
     for name, text in outputs.items():
         (HERE / name).write_text(text, encoding="utf-8")
     print(f"wrote {len(test)} test and {len(train)} train samples to {HERE}")
+    print(f"splits disjoint: {stats}")
     return 0
 
 

@@ -126,7 +126,7 @@ def rubric_options(server: MessagesServer, **overrides) -> dict:
     """judge_rubric options pointing at the loopback server, with fast retries."""
     options = {"backend": "anthropic", "model": "claude-loopback", "base_url": server.base_url,
                "rubric": "Helpful, polite, correct and concise.", "scale": [1, 10], "pass_threshold": 7,
-               "max_concurrency": 4, "timeout": 5, "max_retries": 3, "retry_base_delay": 0.05,
+               "max_concurrency": 4, "timeout": 30, "max_retries": 3, "retry_base_delay": 0.05,
                "retry_max_delay": 5}
     options.update(overrides)
     return options

@@ -83,7 +83,8 @@ def test_add_pairwise_to_comparison(fake_key, messages_server):
     block = add_pairwise_to_comparison(comparison, "support-replies", _config(messages_server))
     assert comparison["suites"][0]["pairwise"] is block and block["reference"] == "base"
     tuned = block["arms"]["tuned"]
-    errors = [o["tuned"]["pairwise"]["error"] for o in (r["outputs"] for r in comparison["samples"]["support-replies"])]
+    rows = comparison["samples"]["support-replies"]
+    errors = [row["outputs"]["tuned"]["pairwise"]["error"] for row in rows]
     assert (tuned["n"], tuned["wins"], tuned["errors"], tuned["win_rate"]) == (4, 4, 1, 1.0), errors
     assert tuned["win_rate_low"] == pytest.approx(1.0) and tuned["position_bias_rate"] == 0.0
     first = comparison["samples"]["support-replies"][0]["outputs"]["tuned"]["pairwise"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,36 @@ def echo_suite(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def served_model(default_model_dir: Path, tmp_path_factory):
-    """Real ``transformers serve`` with the default model on a free loopback port, for the session."""
+    """Real ``transformers serve`` with the default model on a free loopback port, for the session.
+
+    The server runs with one OpenMP thread: on a small, shared CPU two spinning
+    threads per process make each request several times slower (measured: 2.7 s
+    vs 11-19 s for 20 tokens with the machine busy). The parity tests pin the
+    in-process HF side to one thread too, so both compute the same way.
+    """
     log = tmp_path_factory.mktemp("served") / "serve.log"
-    with TransformersServe(default_model_dir, log, startup_timeout=180) as server:
+    server = TransformersServe(default_model_dir, log, startup_timeout=180)
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # read by start() when it builds the server's environment
+    try:
+        server.start()
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    try:
         yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run the in-process model on one thread for the test (restored afterwards)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

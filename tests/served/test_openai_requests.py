@@ -154,6 +154,22 @@ def test_loglikelihood_from_echoed_prompt_logprobs(fake_server):
     assert straddling == (-0.75, True), "a token straddling the boundary counts as continuation"
 
 
+def test_loglikelihood_falls_back_to_one_token_when_zero_is_refused(fake_server):
+    def behaviour(request):
+        if request.body["max_tokens"] == 0:
+            return Reply(400, {"message": "max_tokens must be at least 1"})
+        reply = _echo_logprobs(request)  # plus the one generated token, which must be ignored
+        logprobs = reply.body["choices"][0]["logprobs"]
+        for key, value in (("tokens", "."), ("token_logprobs", -9.0), ("top_logprobs", {".": -9.0}),
+                           ("text_offset", 20)):
+            logprobs[key].append(value)
+        return reply
+
+    fake_server.behaviour = behaviour
+    assert _backend(fake_server.base_url).loglikelihood([("The capital is", " Paris")]) == [(-0.25, True)]
+    assert [r.body["max_tokens"] for r in fake_server.requests] == [0, 1]
+
+
 def test_loglikelihood_without_logprobs_says_use_hf(fake_server):
     backend = _backend(fake_server.base_url)
     with pytest.raises(EvalkitError, match="needs log-probabilities, which the server at .* does not return"):

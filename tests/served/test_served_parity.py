@@ -28,7 +28,7 @@ from evalkit.models.spec import GenerationConfig, ModelSpec
 from evalkit.runner.run import run_suite
 from evalkit.suite.loader import load_suite
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("one_torch_thread")]
 LIMIT = 8
 
 
