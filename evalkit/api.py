@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.markup import escape
+
 from evalkit.cache import GenerationCache
 from evalkit.cli_support import err_console
 from evalkit.errors import ConfigError, SuiteSkipped
@@ -79,7 +81,7 @@ def run_model(
         try:
             loaded_suites.append(load_suite(name, limit=limit))
         except SuiteSkipped as exc:
-            err_console.print(f"[yellow]skipped {name}:[/] {exc.message}")
+            err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(exc.message)}")
     if not loaded_suites:
         raise ConfigError("no suite could run (see the notices above).")
     arm = load_model(spec)

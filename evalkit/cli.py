@@ -48,6 +48,10 @@ def run(
     """Generate and score one model on one or more suites."""
     from evalkit.api import run_model
 
+    if against is not None:  # a corrupt baseline fails now, not after the whole run
+        from evalkit.compare.baseline import load_baseline
+
+        load_baseline(against)
     results = run_model(
         model,
         suites=suite,
@@ -115,6 +119,9 @@ def compare(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
     resume: bool = typer.Option(
         True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."
+    ),
+    pairwise: bool = typer.Option(
+        False, "--pairwise", help="Also ask each judge_rubric suite's judge to compare outputs pairwise."
     ),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -40,11 +41,12 @@ def handle_errors(fn: Callable) -> Callable:
         except EvalkitError as exc:
             if _DEBUG["on"]:
                 raise
+            # The message is data (paths, JSON paths, values), not markup: "[value, passed]" must survive.
             err_console.print(
-                f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
             )
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print(

@@ -104,7 +104,45 @@ def load_baseline(path: str | Path) -> dict:
             f"{path}: not an evalkit baseline file (missing kind/suites); regenerate it with "
             f"`evalkit baseline save`."
         )
+    problem = _shape_problem(doc)
+    if problem:
+        raise DataError(
+            f"{path}: corrupt baseline: {problem}.",
+            hint="regenerate it with `evalkit baseline save` (or restore it from version control)",
+        )
     return doc
+
+
+def _shape_problem(doc: dict) -> str | None:
+    """What is structurally wrong with a baseline document (None when it can be used)."""
+    arm = doc.get("arm")
+    if not isinstance(arm, dict) or not isinstance(arm.get("fingerprint"), str) or not arm.get("name"):
+        return "'arm' must be an object with a name and a fingerprint"
+    if arm.get("spec") is not None and not isinstance(arm["spec"], dict):
+        return "'arm.spec' must be an object"
+    if not isinstance(doc.get("name"), str) or not isinstance(doc.get("created"), str):
+        return "'name' and 'created' must be strings"
+    suites = doc["suites"]
+    if not isinstance(suites, dict) or not suites:
+        return "'suites' must be a non-empty object"
+    for name, entry in suites.items():
+        where = f"suites.{name}"
+        if not isinstance(entry, dict):
+            return f"{where} must be an object"
+        for key, kind in (("signature", dict), ("metrics", dict), ("primary_metric", str), ("samples", dict)):
+            if not isinstance(entry.get(key), kind):
+                return f"{where}.{key} is missing or not a {kind.__name__}"
+        if entry["primary_metric"] not in entry["metrics"]:
+            return f"{where}.primary_metric {entry['primary_metric']!r} has no entry in its metrics"
+        for sample_id, pair in entry["samples"].items():
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and (pair[0] is None or (isinstance(pair[0], (int, float)) and not isinstance(pair[0], bool)))
+                and (pair[1] is None or isinstance(pair[1], bool))
+            ):
+                return f"{where}.samples.{sample_id} must be [value, passed], got {pair!r}"[:300]
+    return None
 
 
 def baseline_runs(

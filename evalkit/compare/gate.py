@@ -58,6 +58,10 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
         )
     rules = []
     for name, rule in gate.suites.items():
+        if suites[name].get("skipped"):  # a gated suite that could not run fails its rule, visibly
+            rules.append({"name": f"{name}: not run", "suite": name, "passed": False,
+                          "message": f"suite {name!r} was skipped: {suites[name]['skipped']}"})
+            continue
         rules.extend(_suite_rules(name, suites[name], arm, rule, gate.bound))
     if gate.forgetting_budget is not None:
         rules.append(_forgetting_rule(comparison, arm, gate.forgetting_budget, gate.bound))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
 from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
-from evalkit.compare.gate import evaluate_gate, load_gate
+from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
 from evalkit.compare.rundata import RunData, load_run_dir
+from evalkit.config import locate
 from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
@@ -87,6 +88,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     if not suites:
         raise ConfigError("no suite could run: " + "; ".join(notices))
     gate = load_gate(request.gate) if request.gate else None
+    if gate is not None:
+        check_gate_suites(gate, request.gate, [s.name for s in suites] + [name for name, _ in skipped])
+    # Read the baseline before any generation, so a corrupt file fails in a second, not after the runs.
+    baseline_doc = load_baseline(request.against) if request.against else None
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
@@ -110,8 +115,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
         }
         for a in arms
     ]
-    if request.against:
-        arm_docs, runs = _with_baseline(request, arm_docs, runs)
+    if baseline_doc is not None:
+        arm_docs, runs = _with_baseline(request, baseline_doc, arm_docs, runs)
     options = request.options
     if gate is not None and gate.forgetting_budget is not None:
         options = CompareOptions(**{**options.__dict__, "forgetting_budget": gate.forgetting_budget})
@@ -135,8 +140,20 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     return comparison
 
 
-def _with_baseline(request: CompareRequest, arm_docs: list[dict], runs: dict[str, dict[str, RunData]]):
-    doc = load_baseline(request.against)
+def check_gate_suites(gate: GateSpec, source: str | Path, suite_names: list[str]) -> None:
+    """Refuse, before anything runs, gate rules naming suites that are not part of this comparison."""
+    missing = [name for name in gate.suites if name not in suite_names]
+    if missing:
+        raise ConfigError(
+            f"{locate(source, 'suites', missing[0])}: suites.{missing[0]}: the gate has rules for "
+            f"suite(s) not in this comparison: {', '.join(missing)} (it runs: {', '.join(suite_names)}).",
+            hint="fix the suite name in the gate file, or add the suite with --suite",
+        )
+
+
+def _with_baseline(
+    request: CompareRequest, doc: dict, arm_docs: list[dict], runs: dict[str, dict[str, RunData]]
+):
     ref = baseline_arm(doc)
     current = {suite: by_arm[arm_docs[0]["name"]] for suite, by_arm in runs.items()}
     base = baseline_runs(doc, current, allow_mismatch=request.allow_mismatch, source=str(request.against))

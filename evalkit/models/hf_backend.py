@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
+from evalkit.models.prefix_cache import PrefixCache
 from evalkit.models.prompting import apply_template_policy, render_prompt
 from evalkit.models.spec import GenerationConfig, ModelSpec
 from evalkit.types import Generation, SampleInput
@@ -34,6 +35,8 @@ class HFBackend:
         self._base_fingerprint = base_fingerprint
         self._loaded: LoadedBase | None = None
         self._tokenizer = None
+        self._prefixes = PrefixCache()
+        self.engine_stats: dict = {}
 
     @property
     def tokenizer(self):
@@ -70,16 +73,44 @@ class HFBackend:
         batch_size: int | None = None,
         on_batch: BatchCallback | None = None,
     ) -> list[Generation]:
-        """Generate for (sample_id, prompt) pairs; batches are length-sorted, results in input order."""
-        import torch
+        """Generate for (sample_id, prompt) pairs; results in input order.
+
+        Supported decoder architectures run on the evalkit engine (shared-prefix
+        prefill, continuous batching, early exit; see :mod:`evalkit.models.engine`);
+        others fall back to Hugging Face ``generate`` on length-sorted batches.
+        ``batch_size`` defaults to the spec's, or to one sized from free memory
+        when the spec does not set it.
+        """
+        from evalkit.models.engine import Engine
+        from evalkit.models.kv_attention import supports
 
         loaded = self.loaded()
+        batch_size = batch_size or self.configured_batch_size()
+        with loaded.lock, loaded.select(self.spec.adapter):
+            if not supports(loaded.model):
+                return self._generate_hf(loaded, prompts, config, batch_size, on_batch)
+            eos = _eos_ids(loaded.model, loaded.tokenizer)
+            engine = Engine(loaded.model, loaded.tokenizer, eos, self._prefixes)
+            results = engine.generate(
+                prompts, config, batch_size, adapter_key=self.spec.adapter, on_batch=on_batch
+            )
+            self.engine_stats = dict(engine.stats)
+            return results
+
+    def configured_batch_size(self) -> int | None:
+        """The spec's batch size if it sets one explicitly, else None (the engine sizes it from memory)."""
+        return self.spec.batch_size if "batch_size" in self.spec.model_fields_set else None
+
+    def _generate_hf(self, loaded: LoadedBase, prompts, config, batch_size, on_batch) -> list[Generation]:
+        """Fallback: Hugging Face ``generate`` on length-sorted, left-padded batches."""
+        import torch
+
         tok = loaded.tokenizer
         batch_size = batch_size or self.spec.batch_size
         lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for _, p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
         results: dict[int, Generation] = {}
-        with torch.inference_mode(), loaded.lock, loaded.select(self.spec.adapter):
+        with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 batch = self._generate_batch(loaded, [prompts[i] for i in chunk], config)

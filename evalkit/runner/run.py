@@ -71,6 +71,10 @@ def run_suite(
 
         return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
     out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvalkitError(f"{out}: cannot create the run directory: {exc.strerror or exc}.") from None
     started = time.perf_counter()
     signature = suite_signature(suite)
     config = arm.spec.generation.merged(
@@ -98,7 +102,9 @@ def run_suite(
     def on_batch(batch: list[Generation]) -> None:
         append_jsonl(out / "generations.jsonl", [g.to_dict() for g in batch])
         if cache is not None:
-            cache.put_many(arm.fingerprint, [(keys[g.sample_id], g) for g in batch])
+            # Text UTF-8 cannot carry (lone surrogates from a server) is kept in the run files, not cached.
+            storable = [g for g in batch if _utf8_safe(g.text)]
+            cache.put_many(arm.fingerprint, [(keys[g.sample_id], g) for g in storable])
         done.update({g.sample_id: g for g in batch})
         if progress:
             progress(len(done), total)
@@ -187,8 +193,28 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[st
         for name in ("generations.jsonl", "scores.jsonl", "metrics.json"):
             (out / name).unlink(missing_ok=True)
         return {}
-    rows = read_jsonl_tolerant(out / "generations.jsonl")
+    path = out / "generations.jsonl"
+    rows = read_jsonl_tolerant(path)
     done = {r["sample_id"]: Generation.from_dict(r) for r in rows if r.get("error") is None}
-    if len(done) != len(rows):
-        write_jsonl_atomic(out / "generations.jsonl", [g.to_dict() for g in done.values()])
+    # Rewrite when failed samples are dropped (they are retried) or a kill left a torn last line,
+    # which the next append would otherwise glue onto a good row.
+    if len(done) != len(rows) or _torn_tail(path):
+        write_jsonl_atomic(path, [g.to_dict() for g in done.values()])
     return done
+
+
+def _torn_tail(path: Path) -> bool:
+    """True when the file's last line is unfinished (no final newline)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) != b"\n"
+
+
+def _utf8_safe(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

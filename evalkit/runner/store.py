@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """JSON text that can always be written as UTF-8.
+
+    Non-ASCII text stays readable (``ensure_ascii=False``), but lone surrogates
+    (which a model server can send as ``"\\ud800"`` and UTF-8 cannot encode)
+    are written as ``\\udXXX`` escapes, so ``json.loads`` gives back the exact
+    string. They can only occur inside JSON strings, so escaping them in the
+    finished text is safe.
+    """
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    if _LONE_SURROGATE.search(text):
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -19,8 +37,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-            handle.write("\n")
+            handle.write(dumps(data, indent=2, default=str) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -37,7 +54,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(dumps(row) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -52,7 +69,7 @@ def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(dumps(row) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -5,12 +5,16 @@ data hash and row counts, the full TrainSpec, package versions) and how the
 training went (loss history, wall time, tokens and examples per second).
 Evaluation reads its ``base_fingerprint`` to refuse an adapter on another base.
 Every checkpoint gets the same two files, so ``checkpoint-N/tuned.yaml`` loads
-exactly like the final adapter.
+exactly like the final adapter. :class:`Meter` times the training loop for the
+card's throughput figures.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,3 +123,70 @@ class CheckpointCards(TrainerCallback):
         if folder.is_dir():
             card = build_card(self.ctx, step=state.global_step, log_history=state.log_history)
             write_adapter_files(folder, self.ctx, card, name_suffix=f"-step{state.global_step}")
+
+
+def say(main: bool, message: str) -> None:
+    """Print a status line on stderr, from the main process only."""
+    if main:
+        from evalkit.cli_support import err_console
+
+        err_console.print(message, highlight=False, soft_wrap=True)
+
+
+class Meter(TrainerCallback):
+    """Times the training loop (minus evaluation) and turns the first Ctrl-C/SIGTERM into save-and-stop.
+
+    The signal handlers are only installed in the main thread of a single
+    process: under ``accelerate launch`` ranks could stop at different steps.
+    """
+
+    def __init__(self, graceful: bool):
+        self.graceful, self.fired = graceful, False
+        self.t0 = self.t1 = 0.0
+        self.step0 = self.tokens0 = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Remember where this session starts (a resumed run starts mid-way)."""
+        self.t0, self.step0 = time.perf_counter(), state.global_step
+        self.tokens0 = state.num_input_tokens_seen
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Save a checkpoint and stop when a signal arrived."""
+        if self.fired:
+            control.should_save = control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Stop the clock."""
+        self.t1 = time.perf_counter()
+
+    @contextmanager
+    def installed(self):
+        """SIGINT/SIGTERM handlers for the duration of training (first signal: stop after this step)."""
+        if not self.graceful:
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.fired:
+                raise KeyboardInterrupt
+            self.fired = True
+            say(True, "[yellow]stopping:[/] finishing this step and saving a checkpoint "
+                "(Ctrl-C again to abort)")
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, previous in old.items():
+                signal.signal(sig, previous)
+
+    def stats(self, state, examples_per_step: int) -> dict:
+        """Steps, seconds per step, examples/s and tokens/s of this session's training loop."""
+        evaluating = sum(e.get("eval_runtime", 0.0) for e in state.log_history)
+        seconds = max(1e-9, (self.t1 or time.perf_counter()) - self.t0 - evaluating)
+        steps, tokens = state.global_step - self.step0, state.num_input_tokens_seen - self.tokens0
+        return {"steps": state.global_step, "session_steps": steps, "train_loop_s": round(seconds, 2),
+                "s_per_step": round(seconds / max(steps, 1), 3),
+                "tokens_seen": int(state.num_input_tokens_seen),
+                "train_examples_per_s": round(steps * examples_per_step / seconds, 3),
+                "train_tokens_per_s": round(tokens / seconds, 1)}

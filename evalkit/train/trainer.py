@@ -11,17 +11,15 @@ prints and writes cards and specs.
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import TrainerCallback
-
 from evalkit.errors import ConfigError, EvalkitError
-from evalkit.train.card import CardContext, CheckpointCards, build_card, write_adapter_files
+from evalkit.train.card import CardContext, CheckpointCards, Meter, build_card, say, write_adapter_files
 from evalkit.train.data import encode_examples, end_of_turn, load_training_data, truncation_warning
 from evalkit.train.spec import TrainSpec, resolve_device_defaults
 
@@ -40,73 +38,6 @@ class TrainResult:
     interrupted: bool
     last_checkpoint: Path | None
     is_main: bool = True
-
-
-def say(main: bool, message: str) -> None:
-    """Print a status line on stderr, from the main process only."""
-    if main:
-        from evalkit.cli_support import err_console
-
-        err_console.print(message, highlight=False, soft_wrap=True)
-
-
-class Meter(TrainerCallback):
-    """Times the training loop (minus evaluation) and turns the first Ctrl-C/SIGTERM into save-and-stop.
-
-    The signal handlers are only installed in the main thread of a single
-    process: under ``accelerate launch`` ranks could stop at different steps.
-    """
-
-    def __init__(self, graceful: bool):
-        self.graceful, self.fired = graceful, False
-        self.t0 = self.t1 = 0.0
-        self.step0 = self.tokens0 = 0
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        """Remember where this session starts (a resumed run starts mid-way)."""
-        self.t0, self.step0 = time.perf_counter(), state.global_step
-        self.tokens0 = state.num_input_tokens_seen
-
-    def on_step_end(self, args, state, control, **kwargs):
-        """Save a checkpoint and stop when a signal arrived."""
-        if self.fired:
-            control.should_save = control.should_training_stop = True
-
-    def on_train_end(self, args, state, control, **kwargs):
-        """Stop the clock."""
-        self.t1 = time.perf_counter()
-
-    @contextmanager
-    def installed(self):
-        """SIGINT/SIGTERM handlers for the duration of training (first signal: stop after this step)."""
-        if not self.graceful:
-            yield
-            return
-
-        def handler(signum, frame):
-            if self.fired:
-                raise KeyboardInterrupt
-            self.fired = True
-            say(True, "[yellow]stopping:[/] finishing this step and saving a checkpoint "
-                "(Ctrl-C again to abort)")
-
-        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, previous in old.items():
-                signal.signal(sig, previous)
-
-    def stats(self, state, examples_per_step: int) -> dict:
-        """Steps, seconds per step, examples/s and tokens/s of this session's training loop."""
-        evaluating = sum(e.get("eval_runtime", 0.0) for e in state.log_history)
-        seconds = max(1e-9, (self.t1 or time.perf_counter()) - self.t0 - evaluating)
-        steps, tokens = state.global_step - self.step0, state.num_input_tokens_seen - self.tokens0
-        return {"steps": state.global_step, "session_steps": steps, "train_loop_s": round(seconds, 2),
-                "s_per_step": round(seconds / max(steps, 1), 3),
-                "tokens_seen": int(state.num_input_tokens_seen),
-                "train_examples_per_s": round(steps * examples_per_step / seconds, 3),
-                "train_tokens_per_s": round(tokens / seconds, 1)}
 
 
 def linear_module_names(model) -> list[str]:
@@ -220,29 +151,26 @@ def _sft_config(spec: TrainSpec, training, settings: dict, has_validation: bool,
     )
 
 
-def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = None) -> TrainResult:
-    """Train a LoRA adapter for ``spec``; writes the adapter, its card and ``tuned.yaml`` into ``output_dir``.
+@dataclass
+class Prepared:
+    """Everything a run needs before the model loads: tokenized rows, resolved settings, the card context."""
 
-    With ``resume`` it continues from the last ``checkpoint-N`` in
-    ``output_dir``. A first Ctrl-C (or SIGTERM) finishes the current step,
-    saves a checkpoint and returns with ``interrupted=True``. ``callbacks``
-    are extra ``TrainerCallback`` objects (the CLI's progress display).
-    """
-    from accelerate import PartialState
-    from datasets import Dataset
-    from peft import LoraConfig
-    from trl import SFTTrainer
+    tokenizer: object
+    train_rows: list[dict]
+    val_rows: list[dict]
+    training: object
+    settings: dict
+    ctx: CardContext
+    cuda: bool
+    bf16: bool
 
+
+def prepare(spec: TrainSpec, state) -> Prepared:
+    """Resolve the base, read and tokenize the data, choose per-device settings (warnings printed once)."""
     from evalkit.models.hf_loading import load_tokenizer
     from evalkit.models.prompting import apply_template_policy
     from evalkit.models.registry import resolve_base, weights_fingerprint
 
-    started = time.perf_counter()
-    state = PartialState()
-    main = state.is_main_process
-    output_dir = Path(spec.output_dir or "adapters/train").resolve()
-    spec = spec.model_copy(update={"output_dir": str(output_dir)})
-    previous = _check_output_dir(output_dir, resume)
     with state.main_process_first():
         base_dir = resolve_base(spec.base)
         fingerprint = weights_fingerprint(base_dir)
@@ -256,55 +184,105 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
     cuda, bf16 = _device()
     training = resolve_device_defaults(spec.training, cuda=cuda)
     settings = _settings(spec, training, len(train_rows), state.num_processes, cuda, bf16)
-    warnings = [w for w in (truncation_warning(train_rows + val_rows, training.max_length),) if w]
-    for warning in warnings:
-        say(main, f"[yellow]warning:[/] {warning}")
+    notes = [w for w in (truncation_warning(train_rows + val_rows, training.max_length),) if w]
+    for note in notes:
+        say(state.is_main_process, f"[yellow]warning:[/] {note}")
     data_doc = {"source": data.source, "format": data.format, "sha256": data.sha256, "rows": data.rows,
                 "train_rows": len(train_rows), "validation_rows": len(val_rows),
                 "validation_source": data.validation_source, "end_of_turn": eot,
                 "train_tokens": sum(len(r["input_ids"]) for r in train_rows),
                 "answer_tokens": sum(sum(1 for x in r["labels"] if x != -100) for r in train_rows)}
-    ctx = CardContext(spec, base_dir, fingerprint, data_doc, settings, warnings)
-    model = load_training_model(base_dir, spec.quantization, cuda=cuda, bf16=bf16,
+    ctx = CardContext(spec, base_dir, fingerprint, data_doc, settings, notes)
+    return Prepared(tokenizer, train_rows, val_rows, training, settings, ctx, cuda, bf16)
+
+
+def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
+    """The configured ``SFTTrainer`` (model loaded, LoRA targets checked, adapters in float32 off-bf16)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    training = prep.training
+    model = load_training_model(prep.ctx.base_dir, spec.quantization, cuda=prep.cuda, bf16=prep.bf16,
                                 gradient_checkpointing=bool(training.gradient_checkpointing),
                                 local_rank=state.local_process_index)
     check_target_modules(model, spec.lora.target_modules)
     lora = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout, bias="none",
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
-    meter = Meter(graceful=state.num_processes == 1 and threading.current_thread() is threading.main_thread())
-    trainer = SFTTrainer(model=model, args=_sft_config(spec, training, settings, bool(val_rows), cuda, bf16),
-                         train_dataset=Dataset.from_list(train_rows),
-                         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-                         processing_class=tokenizer, peft_config=lora,
-                         callbacks=[CheckpointCards(ctx), meter, *(callbacks or [])])
-    if not bf16:  # TRL casts QLoRA adapters to bf16: slow on CPUs and unusable for fp16 mixed precision
+    args = _sft_config(spec, training, prep.settings, bool(prep.val_rows), prep.cuda, prep.bf16)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(prep.train_rows),
+                         eval_dataset=Dataset.from_list(prep.val_rows) if prep.val_rows else None,
+                         processing_class=prep.tokenizer, peft_config=lora, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; progress is the callbacks' job
+    if not prep.bf16:  # TRL casts QLoRA adapters to bf16: slow on CPUs, unusable for fp16 mixed precision
         for param in trainer.model.parameters():
             if param.requires_grad:
                 param.data = param.data.float()
-    say(main, f"training {spec.name or 'adapter'}: {len(train_rows)} train / {len(val_rows)} validation "
-        f"rows, {settings['total_steps']} steps of {settings['examples_per_step']} on {settings['device']} "
-        f"({spec.quantization}, {settings['precision']}), checkpoints every {settings['save_steps']} steps")
+    return trainer
+
+
+@contextmanager
+def quiet():
+    """Silence dataset-map progress bars and deprecation chatter from the training stack."""
+    import datasets
+
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     try:
-        with meter.installed():
-            trainer.train(resume_from_checkpoint=str(previous) if previous else None)
-    except Exception as exc:
-        if _is_oom(exc):
-            raise TrainingError(
-                f"out of memory while training ({str(exc).splitlines()[0][:200]}).",
-                hint="lower training.batch_size (raising training.grad_accum keeps the effective batch), "
-                "lower training.max_length, set training.gradient_checkpointing: true, "
-                "or use quantization: nf4",
-            ) from None
-        raise
-    last = last_checkpoint(output_dir)
-    if meter.fired:
-        return TrainResult(output_dir, None, None, True, last, main)
-    trainer.save_model(str(output_dir))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
+
+
+def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = None) -> TrainResult:
+    """Train a LoRA adapter for ``spec``; writes the adapter, its card and ``tuned.yaml`` into ``output_dir``.
+
+    With ``resume`` it continues from the last ``checkpoint-N`` in
+    ``output_dir``. A first Ctrl-C (or SIGTERM) finishes the current step,
+    saves a checkpoint and returns with ``interrupted=True``. ``callbacks``
+    are extra ``TrainerCallback`` objects (the CLI's progress display).
+    """
+    from accelerate import PartialState
+
+    started = time.perf_counter()
+    state = PartialState()
+    main = state.is_main_process
+    output_dir = Path(spec.output_dir or "adapters/train").resolve()
+    spec = spec.model_copy(update={"output_dir": str(output_dir)})
+    previous = _check_output_dir(output_dir, resume)
+    meter = Meter(graceful=state.num_processes == 1 and threading.current_thread() is threading.main_thread())
+    with quiet():
+        prep = prepare(spec, state)
+        trainer = build_trainer(spec, prep, state, [CheckpointCards(prep.ctx), meter, *(callbacks or [])])
+        settings = prep.settings
+        say(main, f"training {spec.name or 'adapter'}: {len(prep.train_rows)} train / {len(prep.val_rows)} "
+            f"validation rows, {settings['total_steps']} steps of {settings['examples_per_step']} on "
+            f"{settings['device']} ({spec.quantization}, {settings['precision']}), checkpoints every "
+            f"{settings['save_steps']} steps")
+        try:
+            with meter.installed():
+                trainer.train(resume_from_checkpoint=str(previous) if previous else None)
+        except Exception as exc:
+            if _is_oom(exc):
+                raise TrainingError(
+                    f"out of memory while training ({str(exc).splitlines()[0][:200]}).",
+                    hint="lower training.batch_size (raising training.grad_accum keeps the effective batch), "
+                    "lower training.max_length, set training.gradient_checkpointing: true, "
+                    "or use quantization: nf4",
+                ) from None
+            raise
+        last = last_checkpoint(output_dir)
+        if meter.fired:
+            return TrainResult(output_dir, None, None, True, last, main)
+        trainer.save_model(str(output_dir))
     if not main:
         return TrainResult(output_dir, None, None, False, last, False)
-    stats = meter.stats(trainer.state, training.batch_size * training.grad_accum * state.num_processes)
-    stats["wall_time_s"] = round(time.perf_counter() - started, 2)
-    card = build_card(ctx, step=trainer.state.global_step, log_history=trainer.state.log_history,
+    stats = {**meter.stats(trainer.state, settings["examples_per_step"]),
+             "wall_time_s": round(time.perf_counter() - started, 2)}
+    card = build_card(prep.ctx, step=trainer.state.global_step, log_history=trainer.state.log_history,
                       stats=stats, final=True)
-    tuned = write_adapter_files(output_dir, ctx, card)
-    return TrainResult(output_dir, tuned, card, False, last, True)
+    return TrainResult(output_dir, write_adapter_files(output_dir, prep.ctx, card), card, False, last, True)

@@ -1,0 +1,20 @@
+"""Fixtures for the engine tests: random LoRA adapters on the tiny and the default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from speed_helpers import make_random_adapter
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A random LoRA adapter for the tiny Llama (scaled to visibly change greedy outputs)."""
+    return make_random_adapter(str(tiny_model_dir), tmp_path_factory.mktemp("tiny-lora"), scale=20.0)
+
+
+@pytest.fixture(scope="session")
+def default_adapter_dir(default_model_dir, tmp_path_factory) -> Path:
+    """A small random LoRA adapter for the default model."""
+    return make_random_adapter(str(default_model_dir), tmp_path_factory.mktemp("smol-lora"), scale=0.3)
