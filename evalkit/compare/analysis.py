@@ -46,6 +46,7 @@ def build_comparison(
     candidates = [a["name"] for a in arms[1:]]
     suites = [_suite_block(suite, by_arm, reference, candidates, options) for suite, by_arm in runs.items()]
     _apply_holm(suites, candidates, options)
+    notices = list(notices or []) + exclusion_notices(suites)
     forgetting = [
         forgetting_verdict(
             arm,
@@ -70,7 +71,7 @@ def build_comparison(
         "metadata": {
             "versions": package_versions(),
             "timings": {},
-            "notices": list(notices or []),
+            "notices": notices,
             "options": options.__dict__,
             "arms": {
                 a["name"]: {
@@ -81,6 +82,20 @@ def build_comparison(
             },
         },
     }
+
+
+def exclusion_notices(suites: list[dict]) -> list[str]:
+    """One line per (suite, arm) whose score leaves out failed samples, saying how many and why."""
+    out = []
+    for suite in suites:
+        for arm, score in (suite.get("scores") or {}).items():
+            if score.get("errors"):
+                reason = score.get("excluded_reason") or f"{score['errors']} sample(s) excluded"
+                out.append(
+                    f"{suite['name']} · {arm}: {reason}; its score uses the other {score['n']} sample(s) "
+                    "(failed samples are excluded, never counted as 0)."
+                )
+    return out
 
 
 def aligned(ref: RunData, cand: RunData, suite: str) -> list[str]:

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from evalkit.models.kv_attention import (
-    MIN_ROWS,
     DecodePlan,
     KVStore,
     PrefillPlan,
     Segment,
+    gemm_rows,
     installed,
     model_geometry,
     planned,
@@ -87,7 +87,7 @@ class Engine:
         self.model = model
         self.tok = tokenizer
         self.eos = set(eos_ids)
-        self.prefix_cache = prefix_cache or PrefixCache()
+        self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
         self.geometry = model_geometry(model)
         self.dtype = next(model.parameters()).dtype
         self.stats = {"prefill_tokens": 0, "prefix_tokens": 0, "decode_steps": 0, "decode_rows": 0}
@@ -132,7 +132,7 @@ class Engine:
             refill_at = max(1, batch // 4)
             while seqs or active:
                 free = batch - len(active)
-                if seqs and free and (len(active) < MIN_ROWS or free >= refill_at):
+                if seqs and free and (gemm_rows(len(active)) > len(active) or free >= refill_at):
                     self._admit(seqs, free, active, store, prefix, shared, config, flusher)
                 if active:
                     self._decode_step(active, store, config, flusher)
@@ -161,6 +161,7 @@ class Engine:
             for row in rows:
                 store.copy_row(prefix, 0, row, shared)
         parts = [(row, shared, seq.prompt[shared:]) for row, seq in zip(rows, chosen)]
+        self.stats["prefill_tokens"] += sum(len(tokens) for _, _, tokens in parts)
         logits = self._forward_prefill(store, parts)
         active.extend(chosen)
         self._advance(active, rows, logits, store, config, flusher)
@@ -173,11 +174,11 @@ class Engine:
             ids.extend(tokens)
             positions.extend(range(start, start + len(tokens)))
             offset += len(tokens)
-        pad = max(0, MIN_ROWS - offset)
+        pad = gemm_rows(offset) - offset
         ids.extend([0] * pad)
         positions.extend([0] * pad)
         last = [s.offset + s.length - 1 for s in segments]
-        keep = last + [last[-1]] * max(0, MIN_ROWS - len(last))
+        keep = last + [last[-1]] * (gemm_rows(len(last)) - len(last))
         with planned(PrefillPlan(store, segments)):
             out = self.model(
                 input_ids=torch.tensor([ids]),
@@ -185,12 +186,11 @@ class Engine:
                 use_cache=False,
                 logits_to_keep=torch.tensor(keep),
             )
-        self.stats["prefill_tokens"] += offset
         return out.logits[0, : len(segments)]
 
     def _decode_step(self, active: list[_Seq], store: KVStore, config, flusher) -> None:
         count = len(active)
-        pad = max(count, MIN_ROWS)
+        pad = gemm_rows(count)
         ids = torch.zeros((pad, 1), dtype=torch.long)
         positions = torch.zeros((pad, 1), dtype=torch.long)
         ids[:count, 0] = torch.tensor([s.new[-1] for s in active])

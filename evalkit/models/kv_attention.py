@@ -11,8 +11,9 @@ SDPA's flash kernel partitions work by thread count and batch size, and
 BLAS matmuls change their reduction blocking with the matrix shape. Here every
 reduction has a fixed shape per token: query rows are grouped per sample (at
 least ``MIN_QUERY_ROWS`` rows), keys are reduced in fixed ``BLOCK``-sized
-chunks whose masked tail contributes exact zeros, and the engine keeps every
-GEMM at ``MIN_ROWS`` rows or more (BLAS's small-M paths round differently).
+chunks whose masked tail contributes exact zeros, and the engine pads every
+forward to :func:`gemm_rows` token rows (MKL's kernels for 1-3 rows, and for
+odd row counts split over two threads, round differently from its main path).
 So a token's logits are bitwise the same at batch 1, 8 or 32, whatever else is
 in the batch and wherever the shared prefix was split off.
 """
@@ -28,11 +29,20 @@ import torch
 
 ATTN_NAME = "evalkit_exact"
 BLOCK = 128  # keys are reduced in chunks of this size; capacities are multiples of it
-MIN_ROWS = 16  # every forward has at least this many token rows (padding rows are discarded)
+MIN_ROWS = 12  # below this, forwards are padded to 4, 8 or 12+ token rows (padding rows are discarded)
 MIN_QUERY_ROWS = 4  # attention matmuls get at least this many query rows per key/value head
 SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3"}
 
 _PLAN: ContextVar[object | None] = ContextVar("evalkit_attention_plan", default=None)
+
+
+def gemm_rows(rows: int) -> int:
+    """How many rows to run a forward with so every GEMM row rounds as in a large batch."""
+    if rows <= 4:
+        return 4
+    if rows <= 8:
+        return 8
+    return max(rows, MIN_ROWS)
 
 
 def round_up(value: int, multiple: int = BLOCK) -> int:
@@ -45,7 +55,9 @@ class KVStore:
 
     def __init__(self, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, dtype):
         shape = (rows, kv_heads, round_up(capacity), head_dim)
-        self.keys = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
+        # Masked scores are overwritten with -inf, so keys may start as garbage; values may not
+        # (0 * NaN is NaN), so they start as zeros.
+        self.keys = [torch.empty(shape, dtype=dtype) for _ in range(layers)]
         self.values = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
         self.rows, self.capacity = rows, shape[2]
 

@@ -175,17 +175,13 @@ class OpenAIBackend:
                 self._raise_if_fatal(response, path)
                 raise ValueError(f"HTTP {response.status_code}: {http_retry.body_snippet(response)}")
             text, usage = _parse_completion(response, self.chat)
-        except ValueError as exc:
+            tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        except (AttributeError, TypeError, ValueError) as exc:  # a malformed body must not stop the run
             failed = self._scrub(str(exc))
             return Generation(sample_id=sample_id, text="", latency_s=round(elapsed, 6), error=failed)
         text, _ = cut_at_stop(text, config.stop)
-        return Generation(
-            sample_id=sample_id,
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            new_tokens=int(usage.get("completion_tokens") or 0),
-            latency_s=round(elapsed, 6),
-        )
+        return Generation(sample_id=sample_id, text=text, prompt_tokens=tokens[0], new_tokens=tokens[1],
+                          latency_s=round(elapsed, 6))
 
     def _payload(self, prompt: str, config: GenerationConfig) -> dict:
         body: dict = {"model": self.spec.model} if self.spec.model else {}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,7 +100,11 @@ def run_suite(
         progress(len(done), total)
     to_generate = [sid for sid in pending if sid not in done]
 
+    secret = _api_key(arm)
+
     def on_batch(batch: list[Generation]) -> None:
+        if secret:  # a server that echoes the API key must not get it into run files or the cache
+            batch = [_masked(g, secret) for g in batch]
         append_jsonl(out / "generations.jsonl", [g.to_dict() for g in batch])
         if cache is not None:
             # Text UTF-8 cannot carry (lone surrogates from a server) is kept in the run files, not cached.
@@ -201,6 +206,22 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[st
     if len(done) != len(rows) or _torn_tail(path):
         write_jsonl_atomic(path, [g.to_dict() for g in done.values()])
     return done
+
+
+def _api_key(arm: Arm) -> str | None:
+    """The served model's API key (read from the variable its spec names), if any."""
+    name = getattr(arm.spec, "api_key_env", None)
+    value = os.environ.get(name, "").strip() if name else ""
+    return value if len(value) >= 8 else None  # too short to mask without mangling ordinary text
+
+
+def _masked(generation: Generation, secret: str) -> Generation:
+    text, error = generation.text, generation.error
+    if secret not in text and (error is None or secret not in error):
+        return generation
+    return replace(
+        generation, text=text.replace(secret, "***"), error=error.replace(secret, "***") if error else error
+    )
 
 
 def _torn_tail(path: Path) -> bool:

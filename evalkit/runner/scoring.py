@@ -23,20 +23,32 @@ def score_samples(suite: Suite, generations: dict[str, Generation]) -> list[dict
 def _score_all(fn: Callable, samples: list[Sample], generations: dict[str, Generation]) -> list[Score]:
     ok = [s for s in samples if generations[s.id].error is None]
     batch_fn = getattr(fn, "score_batch", None)
-    if batch_fn is not None:
-        computed = dict(zip((s.id for s in ok), batch_fn(ok, [generations[s.id] for s in ok])))
-    else:
-        computed = {s.id: _safe_score(fn, s, generations[s.id]) for s in ok}
+    computed: dict[str, Score] = {}
+    if batch_fn is not None and ok:
+        try:
+            scores = list(batch_fn(ok, [generations[s.id] for s in ok]))
+            if len(scores) != len(ok) or not all(isinstance(x, Score) for x in scores):
+                raise TypeError(f"score_batch returned {len(scores)} results for {len(ok)} samples")
+            computed = dict(zip((s.id for s in ok), scores))
+        except Exception:  # noqa: BLE001 - a failing batch is retried sample by sample, so one bad output
+            computed = {}  # cannot cost the others their scores
+    for s in ok:
+        if s.id not in computed:
+            computed[s.id] = _safe_score(fn, s, generations[s.id])
     return [
-        computed.get(s.id) or Score.failed(f"generation failed: {generations[s.id].error}") for s in samples
+        computed[s.id] if s.id in computed else Score.failed(f"generation failed: {generations[s.id].error}")
+        for s in samples
     ]
 
 
 def _safe_score(fn: Callable, sample: Sample, generation: Generation) -> Score:
     try:
-        return fn(sample, generation)
+        score = fn(sample, generation)
     except Exception as exc:  # noqa: BLE001 - a scorer bug must not lose the run; it is recorded per sample
         return Score.failed(f"scorer raised {type(exc).__name__}: {exc}")
+    if not isinstance(score, Score):
+        return Score.failed(f"scorer returned {type(score).__name__}, not a Score")
+    return score
 
 
 def _score_dict(score: Score) -> dict:

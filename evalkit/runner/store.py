@@ -12,7 +12,9 @@ from typing import Any
 
 from evalkit.errors import DataError
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Lone surrogates cannot be encoded as UTF-8; U+0085/U+2028/U+2029 are line breaks to str.splitlines()
+# (and to JavaScript). json.dumps(ensure_ascii=False) writes all of them raw, so they are escaped.
+_ESCAPE = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
@@ -20,14 +22,24 @@ def dumps(obj: Any, **kwargs: Any) -> str:
 
     Non-ASCII text stays readable (``ensure_ascii=False``), but lone surrogates
     (which a model server can send as ``"\\ud800"`` and UTF-8 cannot encode)
-    are written as ``\\udXXX`` escapes, so ``json.loads`` gives back the exact
-    string. They can only occur inside JSON strings, so escaping them in the
-    finished text is safe.
+    and the line separators U+0085/U+2028/U+2029 are written as ``\\uXXXX``
+    escapes, so ``json.loads`` gives back the exact string and a JSONL row
+    stays one line for any reader. These characters can only occur inside JSON
+    strings, so escaping them in the finished text is safe. (Two adjacent
+    surrogates forming a valid pair come back as the one character they encode.)
     """
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
-    if _LONE_SURROGATE.search(text):
-        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if _ESCAPE.search(text):
+        text = _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+def split_lines(text: str) -> list[str]:
+    """JSONL lines: split on ``\\n`` only (``str.splitlines`` also splits inside strings at U+2028 etc.)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -79,7 +91,7 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = split_lines(path.read_text(encoding="utf-8"))
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 
 from evalkit.config import load_config, locate
 from evalkit.errors import ConfigError, DataError
+from evalkit.runner.store import split_lines
 from evalkit.suite.spec import HubData, SuiteSpec
 from evalkit.types import Sample
 
@@ -118,7 +120,7 @@ def _read_rows(spec: SuiteSpec, folder: Path) -> tuple[list[tuple[int, dict]], s
 def read_jsonl_text(text: str, source: str) -> list[tuple[int, dict]]:
     """Parse JSON lines, returning (line number, object) pairs; errors name file and line."""
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -156,8 +158,12 @@ def _read_json_text(text: str, source: str) -> list[tuple[int, dict]]:
 
 
 def _read_csv_text(text: str, source: str) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(text.splitlines())
-    return [(i + 2, dict(row)) for i, row in enumerate(reader)]
+    # A file-like reader keeps quoted fields with line breaks (or U+2028) in one row.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return [(reader.line_num, dict(row)) for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"{source}:{reader.line_num}: malformed CSV: {exc}.") from None
 
 
 def _read_hub(data: HubData) -> list[tuple[int, dict]]:

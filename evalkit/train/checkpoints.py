@@ -14,6 +14,7 @@ and the best accepted Pareto checkpoint.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,12 +111,14 @@ def evaluate_checkpoints(
         return {suite.name: result.primary for suite, result in zip(loaded, results)}
 
     first = load_model_spec(folders[0] / "tuned.yaml")
-    base_spec = first.model_copy(update={"adapter": None, "name": "base"})
-    base = scores_of(base_spec)
-    entries = []
-    for folder in folders:
-        spec = load_model_spec(folder / "tuned.yaml")
-        entries.append(curve_entry(int(folder.name[11:]), spec.display_name, scores_of(spec), base, kinds))
+    with warnings.catch_warnings():  # peft's deprecation chatter when attaching each adapter
+        warnings.simplefilter("ignore", FutureWarning)
+        base = scores_of(first.model_copy(update={"adapter": None, "name": "base"}))
+        entries = []
+        for folder in folders:
+            spec = load_model_spec(folder / "tuned.yaml")
+            step = int(folder.name[11:])
+            entries.append(curve_entry(step, spec.display_name, scores_of(spec), base, kinds))
     best = mark_front(entries, budget)
     doc = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -89,7 +89,7 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
     qconfig = quantization_config(quantization, compute)
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig
-    if cuda:
+    if cuda and qconfig is not None:  # bitsandbytes quantizes on the GPU: each process loads onto its own
         kwargs["device_map"] = {"": local_rank}
     try:
         model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
@@ -224,9 +224,16 @@ def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
 
 @contextmanager
 def quiet():
-    """Silence dataset-map progress bars and deprecation chatter from the training stack."""
+    """Silence dataset-map progress bars and deprecation chatter from the training stack.
+
+    Also bitsandbytes' import-time note about an optional CPU kernel package,
+    which training does not use.
+    """
+    import logging
+
     import datasets
 
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     was_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:

@@ -96,7 +96,7 @@ class FakeServer:
             def do_POST(self):  # noqa: N802 - http.server API
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                server.seen.append(Seen(self.path, dict(self.headers), body))
+                server.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 if self.path.endswith("/chat/completions"):
                     status, text = server.chat(body)
                     reply = _chat_reply(text) if status == 200 else {"error": {"message": text}}
@@ -152,3 +152,52 @@ def _messages_reply(text: str) -> dict:
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 5, "output_tokens": 7},
     }
+
+
+# ----- a scripted in-process backend (implements the runner's render/generate protocol) -----
+
+
+class ScriptedBackend:
+    """Returns ``outputs[sample_id]``; ids in ``errors`` fail with that reason (``Generation(error=...)``)."""
+
+    def __init__(self, outputs: dict[str, str], errors: dict[str, str] | None = None, batch_size: int = 2):
+        self.outputs = outputs
+        self.errors = errors or {}
+        self.batch_size = batch_size
+        self.calls: list[str] = []
+
+    def render(self, user_input) -> str:
+        """The prompt: the text itself, or canonical JSON of chat messages."""
+        return user_input if isinstance(user_input, str) else json.dumps(user_input, sort_keys=True)
+
+    def generate(self, prompts, config, *, batch_size=None, on_batch=None):
+        """One Generation per (sample_id, prompt), delivered to ``on_batch`` in small batches."""
+        from evalkit.types import Generation
+
+        results = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = []
+            for sample_id, _ in prompts[start : start + self.batch_size]:
+                self.calls.append(sample_id)
+                if sample_id in self.errors:
+                    batch.append(Generation(sample_id=sample_id, text="", error=self.errors[sample_id]))
+                else:
+                    text = self.outputs[sample_id]
+                    batch.append(Generation(sample_id=sample_id, text=text, new_tokens=len(text.split())))
+            if on_batch is not None:
+                on_batch(batch)
+            results.extend(batch)
+        return results
+
+
+def scripted_arm(name: str, outputs: dict[str, str], errors: dict[str, str] | None = None):
+    """An :class:`~evalkit.models.loader.Arm` on a :class:`ScriptedBackend` with its own fingerprint."""
+    import hashlib
+
+    from evalkit.models.loader import Arm
+    from evalkit.models.spec import ModelSpec
+
+    spec = ModelSpec(name=name, backend="openai", base_url="http://scripted.invalid", model=name)
+    parts = {"backend": "scripted", "model": name, "generation": spec.generation.model_dump()}
+    fingerprint = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return Arm(spec, ScriptedBackend(outputs, errors), fingerprint, parts)

@@ -21,13 +21,13 @@ from relkit import EVALKIT, invoke, subprocess_env, write_jsonl, write_yaml
 
 from evalkit.runner.store import read_jsonl_tolerant
 
-N_SAMPLES = 120
-COMPARE_LIMIT = 40
+N_SAMPLES = 60
+COMPARE_LIMIT = 16
 
 
 @pytest.fixture(scope="module")
 def setup(tiny_model_dir, tmp_path_factory):
-    """Specs, a 120-sample suite and the uninterrupted reference run (in process)."""
+    """Specs, a 60-sample suite and the uninterrupted reference run (in process)."""
     import os
 
     root = tmp_path_factory.mktemp("interrupt")
@@ -46,7 +46,7 @@ def setup(tiny_model_dir, tmp_path_factory):
             "name": "long",
             "kind": "regression",
             "data": "data.jsonl",
-            "generation": {"max_new_tokens": 12},
+            "generation": {"max_new_tokens": 8},
             "scorers": [{"name": "exact_match"}, {"name": "length", "options": {"max": 6}}],
         },
     )

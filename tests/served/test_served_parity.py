@@ -29,7 +29,7 @@ from evalkit.runner.run import run_suite
 from evalkit.suite.loader import load_suite
 
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("one_torch_thread")]
-LIMIT = 8
+LIMIT = 12
 
 
 def _specs(served_model, default_model_dir, **common) -> tuple[ModelSpec, ModelSpec]:

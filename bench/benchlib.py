@@ -1,0 +1,90 @@
+"""Shared pieces of the bench scripts: the machine, timing, the default model, support-triage prompts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def machine() -> dict:
+    """What the figures were measured on, including how busy the machine was."""
+    import psutil
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "torch": torch.__version__,
+    }
+
+
+def model_dir(name: str = DEFAULT_MODEL) -> str:
+    """The local folder of an embedded model (pulled on first use)."""
+    from evalkit.models.registry import resolve_base
+
+    return resolve_base(f"evalkit:{name}")
+
+
+def timed(fn):
+    """(result, seconds) of calling ``fn``."""
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def best_of(fn, repeat: int):
+    """(last result, fastest seconds) over ``repeat`` calls: the least disturbed by other load."""
+    best, result = None, None
+    for _ in range(max(1, repeat)):
+        result, seconds = timed(fn)
+        best = seconds if best is None else min(best, seconds)
+    return result, best
+
+
+def triage_prompts(backend, count: int) -> list[tuple[str, str]]:
+    """(sample id, rendered prompt) for the first ``count`` support-triage samples through the chat template."""
+    from evalkit.suite.loader import load_suite
+
+    suite = load_suite("support-triage", limit=count, build_scorers=False)
+    return [(s.id, backend.render(suite.render_prompt(s))) for s in suite.samples]
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin torch's intra-op threads (None keeps torch's default, one per core)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def emit(report: dict, path: str | None) -> None:
+    """Write the report as JSON to ``path`` (if given)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b rounded for printing (inf when b is 0)."""
+    return round(a / b, 2) if b else float("inf")
