@@ -1,4 +1,4 @@
-"""The real default model through the CLI: pull, `evalkit run support-triage --limit 20`, files and metrics."""
+"""The real default model through the CLI: `evalkit run support-triage --limit 20`, files, metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from evalkit.runner.store import read_jsonl_tolerant
 def test_run_support_triage_with_the_default_model(default_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_HOME", str(default_model_dir.parents[1]))  # reuse the pulled model
     spec = tmp_path / "base.yaml"
-    spec.write_text(yaml.safe_dump({"name": "base", "base": "evalkit:smollm2-135m-instruct", "batch_size": 20}))
+    spec.write_text(
+        yaml.safe_dump({"name": "base", "base": "evalkit:smollm2-135m-instruct", "batch_size": 20})
+    )
     out = tmp_path / "runs"
     args = ["run", str(spec), "--suite", "support-triage", "--limit", "20", "--out", str(out), "--no-cache"]
     result = CliRunner().invoke(app, args)
@@ -26,7 +28,13 @@ def test_run_support_triage_with_the_default_model(default_model_dir, tmp_path, 
     assert all(g["new_tokens"] > 0 and g["error"] is None for g in gens)
     assert sum("category" in g["text"] for g in gens) >= 10  # a real instruction model attempts the JSON
     scores = read_jsonl_tolerant(run_dir / "scores.jsonl")
-    assert {s["scorer"] for s in scores} == {"triage_exact", "json_schema", "category", "priority", "sentiment"}
+    assert {s["scorer"] for s in scores} == {
+        "triage_exact",
+        "json_schema",
+        "category",
+        "priority",
+        "sentiment",
+    }
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["schema_version"] == 1 and metrics["primary_metric"] == "triage_exact"
     main = metrics["metrics"]["triage_exact"]
