@@ -95,7 +95,8 @@ def build_paths(model_dir: str, batch_size: int) -> tuple[dict, object]:
 
     def native_generate(requests):
         kwargs = requests[0].arguments[1]
-        config = GenerationConfig(max_new_tokens=kwargs.get("max_gen_toks", 256), stop=kwargs.get("until") or [])
+        config = GenerationConfig(max_new_tokens=kwargs.get("max_gen_toks", 256),
+                                  stop=kwargs.get("until") or [])
         prompts = [(str(i), r.arguments[0]) for i, r in enumerate(requests)]
         return [g.text for g in arm.backend.generate(prompts, config, batch_size=batch_size)]
 
@@ -111,7 +112,7 @@ def build_paths(model_dir: str, batch_size: int) -> tuple[dict, object]:
 def summarise(report: dict, reference: str = "lm-eval HFLM") -> dict:
     """Ratios to the reference path, and agreement of each path's outputs with it."""
     ref = report[reference]
-    for name, entry in report.items():
+    for entry in report.values():
         ll, gen = entry["loglikelihood"], entry["generate_until"]
         ll["ratio_vs_lm_eval"] = ll["requests_per_s"] / ref["loglikelihood"]["requests_per_s"]
         gen["ratio_vs_lm_eval"] = gen["tokens_per_s"] / ref["generate_until"]["tokens_per_s"]
@@ -123,7 +124,7 @@ def summarise(report: dict, reference: str = "lm-eval HFLM") -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure, print a table (and optionally write JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="evalkit:smollm2-135m-instruct", help="base (evalkit:NAME or folder)")
+    parser.add_argument("--model", default="evalkit:smollm2-135m-instruct", help="evalkit:NAME or a folder")
     parser.add_argument("--ll-task", default="gk_mc")
     parser.add_argument("--ll-include", type=Path, default=REPO / "suites" / "gk-mc")
     parser.add_argument("--ll-limit", type=int, default=25, help="documents (4 requests each for gk_mc)")
@@ -132,8 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gen-limit", type=int, default=8)
     parser.add_argument("--max-gen-toks", type=int, default=None, help="override the task's max_gen_toks")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from evalkit.models.registry import resolve_base
 

@@ -117,7 +117,7 @@ def _generation(sid: str, task: str, doc_id: int, entry: dict, output_type: str,
             new_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     row = Generation(sid, text, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                      latency_s=round(seconds, 6)).to_dict()
-    row.update({"task": task, "doc_id": doc_id, "input": context, "target": _plain(entry.get("target")), **extra})
+    row.update(task=task, doc_id=doc_id, input=context, target=_plain(entry.get("target")), **extra)
     return row
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.lmeval.adapter import arm_lm, prompting, require_hf

@@ -16,8 +16,8 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 from evalkit.errors import ConfigError, DataError
@@ -37,9 +37,8 @@ def include_dir(suite: Suite) -> Path | None:
         return None
     path = (suite.folder / relative).resolve()
     if not path.is_dir():
-        raise ConfigError(
-            f"{suite.folder / 'suite.yaml'}: lm_eval.include_path {relative!r} is not a folder (looked for {path})."
-        )
+        raise ConfigError(f"{suite.folder / 'suite.yaml'}: lm_eval.include_path {relative!r} is not a folder "
+                          f"(looked for {path}).")
     return path
 
 
@@ -165,11 +164,12 @@ def describe_task(task) -> dict:
 
     filters = [getattr(f, "name", "none") for f in getattr(task, "_filters", [])] or ["none"]
     config = task.config
+    generates = config.output_type == "generate_until"
     return {
         "docs": len(task.eval_docs),
         "output_type": config.output_type,
         "metric_keys": [metric_key(m, f) for f in filters for m in task.aggregation()],
-        "generation_kwargs": dict(config.generation_kwargs or {}) if config.output_type == "generate_until" else None,
+        "generation_kwargs": dict(config.generation_kwargs or {}) if generates else None,
         "num_fewshot": config.num_fewshot,
         "version": (config.metadata or {}).get("version"),
     }

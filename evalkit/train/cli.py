@@ -126,6 +126,10 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the generation cache."),
     ) -> None:
         """Train a QLoRA adapter; optionally score its checkpoints and compare it with the base."""
+        import logging
+
+        # bitsandbytes notes at import that an optional CPU inference kernel is missing (training needs none)
+        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
         from evalkit.train.spec import load_train_spec
         from evalkit.train.trainer import train as run_training
 

@@ -20,12 +20,15 @@ def load_docs(data_files=None, **_):
 '''
 
 MC_ROWS = [
-    {"id": "fr", "question": "What is the capital of France?", "choices": ["Paris", "Rome", "Oslo"], "answer": 0},
-    {"id": "sp", "question": "How many legs does a spider have?", "choices": ["six", "eight", "ten"], "answer": 1},
-    {"id": "rp", "question": "Which planet is the red planet?", "choices": ["Venus", "Mars", "Saturn"], "answer": 1},
-    {"id": "bw", "question": "At what Celsius does water boil?", "choices": ["50", "90", "100"], "answer": 2},
-    {"id": "rj", "question": "Who wrote Romeo and Juliet?", "choices": ["Shakespeare", "Homer", "Dante"], "answer": 0},
-    {"id": "sq", "question": "What is 7 times 8?", "choices": ["54", "56", "64"], "answer": 1},
+    {"id": i, "question": q, "choices": c, "answer": a}
+    for i, q, c, a in [
+        ("fr", "What is the capital of France?", ["Paris", "Rome", "Oslo"], 0),
+        ("sp", "How many legs does a spider have?", ["six", "eight", "ten"], 1),
+        ("rp", "Which planet is the red planet?", ["Venus", "Mars", "Saturn"], 1),
+        ("bw", "At what Celsius does water boil?", ["50", "90", "100"], 2),
+        ("rj", "Who wrote Romeo and Juliet?", ["Shakespeare", "Homer", "Dante"], 0),
+        ("sq", "What is 7 times 8?", ["54", "56", "64"], 1),
+    ]
 ]
 GEN_ROWS = [{"id": f"g{i}", "question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(4)]
 
@@ -41,7 +44,8 @@ def _task_yaml(name: str, output: str) -> dict:
                 "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                                 {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]}
     return {**common, "output_type": "generate_until", "doc_to_text": "Q: {{question}}\nA:",
-            "doc_to_target": "answer", "generation_kwargs": {"until": ["\n"], "max_gen_toks": 6, "do_sample": False},
+            "doc_to_target": "answer",
+            "generation_kwargs": {"until": ["\n"], "max_gen_toks": 6, "do_sample": False},
             "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]}
 
 
@@ -49,7 +53,8 @@ def write_task_suite(folder: Path, name: str, output: str, rows: list[dict], **l
     """A suite folder holding one local lm-eval task (YAML, data, loader) and its suite.yaml."""
     folder.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(_task_yaml(name, output), sort_keys=False)
-    (folder / f"{name}.yaml").write_text(text.replace("'!function utils.load_docs'", "!function utils.load_docs"))
+    text = text.replace("'!function utils.load_docs'", "!function utils.load_docs")  # a tag, not text
+    (folder / f"{name}.yaml").write_text(text)
     (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "utils.py").write_text(LOADER)
     section = {"tasks": [name], "include_path": ".", "batch_size": 4,

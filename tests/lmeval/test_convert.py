@@ -55,7 +55,8 @@ def test_filters_make_separate_metric_keys_and_the_primary_filter_is_shown():
             "metrics": ["exact_match"]}
     strict = {**base, "filter": "strict-match", "filtered_resps": ["[invalid]"], "exact_match": 0.0}
     flexible = {**base, "filter": "flexible-extract", "filtered_resps": ["4"], "exact_match": 1.0}
-    out = convert_samples({"math": [strict, flexible]}, {"math": "generate_until"}, "exact_match,flexible-extract")
+    primary = "exact_match,flexible-extract"
+    out = convert_samples({"math": [strict, flexible]}, {"math": "generate_until"}, primary)
     assert out.metric_keys == ["exact_match,flexible-extract", "exact_match,strict-match"]
     assert out.generations[0]["text"] == "4" and out.generations[0]["sample_id"] == "math-0"
     assert metric_key("acc", "none") == "acc"

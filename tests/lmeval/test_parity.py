@@ -1,13 +1,19 @@
 """Parity with the lm-eval CLI: on the default model, evalkit's numbers equal ``lm_eval --model hf``'s.
 
 Both sides run the shipped lm-eval suites (gk-mc, ifeval-lm) on
-``evalkit:smollm2-135m-instruct`` in float32 with the suites' batch size and
-the first ``LIMIT`` documents: evalkit through ``run_lm_eval_suite`` on its
-shared loaded base, the CLI as a subprocess loading the converted folder
-itself. The base model without and with the chat template, and a random LoRA
-adapter (``peft=`` on the CLI side, ``adapter:`` in evalkit's ModelSpec), must
-give identical aggregate results and identical per-document log-likelihoods and
-generations. ``EVALKIT_FULL_PARITY=1`` runs the whole suites (minutes on CPU).
+``evalkit:smollm2-135m-instruct`` in float32 with the suites' batch size on
+their first documents (``LIMITS``: ``--limit`` on the CLI, or ``--samples``
+with the same first documents where one CLI run covers both tasks): evalkit
+through ``run_lm_eval_suite`` on its shared loaded base, the CLI as a
+subprocess loading the converted folder itself. The base model without and
+with the chat template, and a random LoRA adapter (``peft=`` on the CLI side,
+``adapter:`` in evalkit's ModelSpec), must give identical aggregate results and
+identical per-document log-likelihoods and generations.
+
+Both sides use the same number of torch threads (``EVALKIT_PARITY_THREADS``,
+default 1: on a shared 2-core machine one thread per process is several times
+faster than two, and the count must match for bit-identical sums).
+``EVALKIT_FULL_PARITY=1`` runs the whole suites (many minutes on CPU).
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from evalkit.suite.loader import load_suite
 pytestmark = pytest.mark.model
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT = None if os.environ.get("EVALKIT_FULL_PARITY") == "1" else 10
+FULL = os.environ.get("EVALKIT_FULL_PARITY") == "1"
 SHIPPED = {"gk-mc": "gk_mc", "ifeval-lm": "ifeval_lm"}
+LIMITS = {"gk-mc": None, "ifeval-lm": None} if FULL else {"gk-mc": 10, "ifeval-lm": 5}
+THREADS = int(os.environ.get("EVALKIT_PARITY_THREADS", "1"))
 
 
 def _lm_eval_command() -> list[str]:
@@ -40,17 +48,22 @@ def _lm_eval_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "lm_eval"]
 
 
-def run_cli(model_dir: Path, out: Path, tasks: list[str], include: Path, batch_size: int, *,
+def run_cli(model_dir: Path, out: Path, suites: list[str], include: Path, batch_size: int, *,
             peft: Path | None = None, chat: bool = False) -> dict:
-    """Run the lm_eval CLI; return {"results": ..., "samples": {task: {doc_id: sample}}}."""
+    """Run the lm_eval CLI on the suites' tasks; return its results and {task: {doc_id: sample}}."""
+    tasks = [SHIPPED[s] for s in suites]
     model_args = f"pretrained={model_dir},dtype=float32" + (f",peft={peft}" if peft else "")
     command = [*_lm_eval_command(), "--model", "hf", "--model_args", model_args, "--tasks", ",".join(tasks),
                "--include_path", str(include), "--device", "cpu", "--batch_size", str(batch_size),
                "--output_path", str(out), "--log_samples"]
-    command += ["--limit", str(LIMIT)] if LIMIT else []
+    limits = {LIMITS[s] for s in suites}
+    if len(limits) == 1 and None not in limits:
+        command += ["--limit", str(limits.pop())]
+    elif not FULL:  # one run, different limits: the same first documents, named
+        command += ["--samples", json.dumps({SHIPPED[s]: list(range(LIMITS[s])) for s in suites})]
     command += ["--apply_chat_template"] if chat else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "EVALKIT_HOME": str(out / "evalkit-home")}
+           "EVALKIT_HOME": str(out / "evalkit-home"), "OMP_NUM_THREADS": str(THREADS)}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"lm_eval failed:\n{done.stderr[-3000:]}"
     results = json.loads(next(out.rglob("results_*.json")).read_text())
@@ -64,8 +77,9 @@ def run_cli(model_dir: Path, out: Path, tasks: list[str], include: Path, batch_s
 def parity_suite(tmp: Path, name: str) -> Path:
     """The shipped suite with its include_path made absolute and the parity limit applied."""
     spec = yaml.safe_load((REPO / "suites" / name / "suite.yaml").read_text())
-    spec["lm_eval"]["include_path"] = str((REPO / "suites" / name / spec["lm_eval"]["include_path"]).resolve())
-    spec["lm_eval"]["limit"] = LIMIT
+    include = REPO / "suites" / name / spec["lm_eval"]["include_path"]
+    spec["lm_eval"]["include_path"] = str(include.resolve())
+    spec["lm_eval"]["limit"] = LIMITS[name]
     folder = tmp / name
     folder.mkdir(parents=True)
     (folder / "suite.yaml").write_text(yaml.safe_dump(spec))
@@ -74,9 +88,12 @@ def parity_suite(tmp: Path, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def parity(default_model_dir, tmp_path_factory):
-    """Suites, a random LoRA adapter, and evalkit arms sharing one loaded base."""
+    """Suites, a random LoRA adapter, and evalkit arms sharing one loaded base (torch on THREADS threads)."""
+    import torch
     from lmeval_support import make_lora
 
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
     tmp = tmp_path_factory.mktemp("parity")
     suites = {name: load_suite(str(parity_suite(tmp / "suites", name))) for name in SHIPPED}
     adapter = make_lora(default_model_dir, tmp / "lora", seed=0, rank=8)
@@ -87,7 +104,8 @@ def parity(default_model_dir, tmp_path_factory):
 
     arms = {"tuned": arm(adapter=str(adapter), chat_template="none"), "base": arm(chat_template="none"),
             "chat": arm(chat_template="auto")}
-    return {"tmp": tmp, "suites": suites, "adapter": adapter, "arms": arms, "model_dir": default_model_dir}
+    yield {"tmp": tmp, "suites": suites, "adapter": adapter, "arms": arms, "model_dir": default_model_dir}
+    torch.set_num_threads(previous)
 
 
 def evalkit_run(parity, arm: str, suite: str) -> dict:
@@ -116,7 +134,7 @@ def assert_mc_parity(ours: dict, cli: dict, task: str) -> None:
 def test_gk_mc_and_ifeval_base_equal_the_cli(parity):
     sizes = {batch_size(parity, s) for s in SHIPPED}
     assert len(sizes) == 1, "one CLI run covers both tasks only with one batch size"
-    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-base", list(SHIPPED.values()), REPO / "suites",
+    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-base", list(SHIPPED), REPO / "suites",
                   sizes.pop())
     gk = evalkit_run(parity, "base", "gk-mc")
     assert_mc_parity(gk, cli, "gk_mc")
@@ -131,11 +149,12 @@ def test_gk_mc_and_ifeval_base_equal_the_cli(parity):
         assert gen["text"] == cli["samples"]["ifeval_lm"][doc_id]["filtered_resps"][0], doc_id
     print(f"\nparity base: gk_mc acc evalkit={gk['metrics']['metrics']['acc']['mean']!r} "
           f"cli={cli['results']['gk_mc']['acc,none']!r}; ifeval_lm prompt_level_strict_acc "
-          f"evalkit={metrics['prompt_level_strict_acc']['mean']!r} cli={results['prompt_level_strict_acc,none']!r}")
+          f"evalkit={metrics['prompt_level_strict_acc']['mean']!r} "
+          f"cli={results['prompt_level_strict_acc,none']!r}")
 
 
 def test_gk_mc_with_adapter_equals_the_cli_with_peft(parity):
-    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-peft", ["gk_mc"], REPO / "suites" / "gk-mc",
+    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-peft", ["gk-mc"], REPO / "suites" / "gk-mc",
                   batch_size(parity, "gk-mc"), peft=parity["adapter"])
     tuned = evalkit_run(parity, "tuned", "gk-mc")
     assert_mc_parity(tuned, cli, "gk_mc")
@@ -148,7 +167,7 @@ def test_gk_mc_with_adapter_equals_the_cli_with_peft(parity):
 
 
 def test_gk_mc_with_chat_template_equals_the_cli(parity):
-    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-chat", ["gk_mc"], REPO / "suites" / "gk-mc",
+    cli = run_cli(parity["model_dir"], parity["tmp"] / "cli-chat", ["gk-mc"], REPO / "suites" / "gk-mc",
                   batch_size(parity, "gk-mc"), chat=True)
     chat = evalkit_run(parity, "chat", "gk-mc")
     assert_mc_parity(chat, cli, "gk_mc")

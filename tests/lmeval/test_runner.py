@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from lmeval_support import MC_ROWS, write_task_suite
 
 from evalkit.compare.analysis import build_comparison
 from evalkit.compare.rundata import load_run_dir
@@ -18,7 +19,6 @@ from evalkit.models.spec import ModelSpec
 from evalkit.runner.run import run_suite
 from evalkit.runner.store import read_jsonl_tolerant
 from evalkit.suite.loader import load_suite
-from lmeval_support import MC_ROWS, write_task_suite
 
 SCORE_KEYS = {"sample_id", "scorer", "value", "passed", "explanation", "error", "details"}
 
@@ -30,7 +30,8 @@ def _arm(model_dir, pool=None, **spec):
 def test_mc_suite_writes_a_native_run_directory(tiny_model_dir, mc_suite, tmp_path, isolated_home):
     arm = _arm(tiny_model_dir, name="tiny")
     seen = []
-    result = run_suite(arm, load_suite(str(mc_suite)), tmp_path / "run", progress=lambda d, t: seen.append((d, t)))
+    result = run_suite(arm, load_suite(str(mc_suite)), tmp_path / "run",
+                       progress=lambda done, total: seen.append((done, total)))
     out = tmp_path / "run"
     metrics = json.loads((out / "metrics.json").read_text())
     header = json.loads((out / "run.json").read_text())
@@ -116,7 +117,7 @@ def test_base_and_adapter_share_one_base_and_compare(tiny_model_dir, mc_suite, t
     assert len(comparison["samples"]["tiny-mc"]) == 6
 
 
-def test_unknown_task_and_metric_fail_before_the_model_loads(tiny_model_dir, mc_suite, tmp_path, isolated_home):
+def test_unknown_task_and_metric_fail_before_the_model_loads(tiny_model_dir, tmp_path, isolated_home):
     arm = _arm(tiny_model_dir)
     bad_metric = write_task_suite(tmp_path / "m", "tiny_m", "multiple_choice", MC_ROWS, metric="f1")
     with pytest.raises(ConfigError, match=r"lm_eval.metric 'f1' is not a metric.*'acc'"):
@@ -131,7 +132,7 @@ def test_unknown_task_and_metric_fail_before_the_model_loads(tiny_model_dir, mc_
 def test_hub_task_offline_fails_fast_with_a_data_error(tiny_model_dir, tmp_path, isolated_home, monkeypatch):
     folder = tmp_path / "arc"
     folder.mkdir()
-    (folder / "suite.yaml").write_text("name: arc\nkind: lm-eval\nlm_eval:\n  tasks: [arc_easy]\n  metric: acc\n")
+    (folder / "suite.yaml").write_text("name: arc\nkind: lm-eval\nlm_eval: {tasks: [arc_easy]}\n")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: the hub is unreachable
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
