@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,11 +51,15 @@ def timed(fn):
 
 def measure(paths: dict, ll_requests, gen_requests, tokenizer, max_gen_toks: int | None) -> dict:
     """Run every path on both request kinds; returns per path: seconds, rates and outputs."""
-    if max_gen_toks is not None:
+    if max_gen_toks is not None:  # the same change for every path
         for request in gen_requests:
             request.arguments = (request.arguments[0], {**request.arguments[1], "max_gen_toks": max_gen_toks})
+    warm_gen = [replace(r, arguments=(r.arguments[0], {**r.arguments[1], "max_gen_toks": 4}))
+                for r in gen_requests[:2]]
     report = {}
     for name, path in paths.items():
+        path["loglikelihood"](ll_requests[:16])  # warm up (first-call allocations, kernel selection)
+        path["generate"](warm_gen)
         lls, ll_s = timed(lambda path=path: path["loglikelihood"](ll_requests))
         texts, gen_s = timed(lambda path=path: path["generate"](gen_requests))
         tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
@@ -146,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = resolve_base(args.model)
     ll_requests = task_requests(args.ll_task, args.ll_include, args.ll_limit)
     gen_requests = task_requests(args.gen_task, args.gen_include, args.gen_limit)
-    print(f"model {model_dir}, batch size {args.batch_size}: {len(ll_requests)} loglikelihood requests "
+    import torch
+
+    print(f"model {model_dir}, batch size {args.batch_size}, {torch.get_num_threads()} torch threads: "
+          f"{len(ll_requests)} loglikelihood requests "
           f"({args.ll_task}), {len(gen_requests)} generate_until requests ({args.gen_task})", flush=True)
     paths, tokenizer = build_paths(model_dir, args.batch_size)
     report = summarise(measure(paths, ll_requests, gen_requests, tokenizer, args.max_gen_toks))

@@ -4,22 +4,24 @@ Runs the same commands a user would type, so the demo shows the product as it is
 
     evalkit models pull smollm2-135m-instruct
     evalkit train examples/train/support-triage.yaml
-    evalkit compare examples/base.yaml examples/prompt_only.yaml <adapter>/tuned.yaml --gate examples/gate.yaml
+    evalkit compare examples/base.yaml examples/prompt_only.yaml <adapter>/tuned.yaml \
+        --gate examples/gate.yaml --out reports/demo
 
-``--quick`` trains fewer steps and evaluates the first 40 samples of each suite.
+``--quick`` trains 16 steps and evaluates the first 40 samples of each suite.
 The exit code is the gate's (0 pass, 1 fail, 2 input error).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+QUICK_STEPS = 16
 SUITES = ["support-triage", "general-knowledge", "ifeval-lite", "gk-mc", "support-replies"]
 
 
@@ -34,45 +36,63 @@ def step(title: str, args: list[str]) -> int:
     return subprocess.call([*evalkit_command(), *args], cwd=ROOT)
 
 
-def adapter_is_current(adapter_dir: Path, train_spec: Path) -> bool:
-    """True when the adapter was trained from exactly this train spec and data (so it can be reused)."""
-    card_path = adapter_dir / "evalkit-card.json"
-    if not card_path.is_file() or not (adapter_dir / "tuned.yaml").is_file():
-        return False
-    from evalkit.train.data import load_training_data
-    from evalkit.train.spec import load_train_spec
+def training_stamp(train_spec: Path, max_steps: int | None) -> str:
+    """A hash of what the adapter is trained from: the train spec, its data and the step override."""
+    import hashlib
 
-    spec = load_train_spec(train_spec)
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    data = load_training_data(spec)
-    return card.get("train_spec") == spec.model_dump(mode="json") and card.get("data_sha256") == data.sha256
+    digest = hashlib.sha256(train_spec.read_bytes())
+    digest.update((ROOT / "suites" / "support-triage" / "train_chat.jsonl").read_bytes())
+    digest.update(str(max_steps).encode())
+    return digest.hexdigest()
+
+
+def adapter_is_current(adapter_dir: Path, stamp: str) -> bool:
+    """True when the adapter was trained from exactly this spec and data (so the demo can reuse it)."""
+    stamp_file = adapter_dir / "demo-stamp.txt"
+    ready = (adapter_dir / "tuned.yaml").is_file() and (adapter_dir / "evalkit-card.json").is_file()
+    return ready and stamp_file.is_file() and stamp_file.read_text().strip() == stamp
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer training steps, 40 samples per suite")
-    parser.add_argument("--out", default="reports/demo", help="report directory")
+    parser.add_argument("--out", default=None, help="report directory (reports/demo, or reports/demo-quick)")
     args = parser.parse_args(argv)
+    args.out = args.out or ("reports/demo-quick" if args.quick else "reports/demo")
     started = time.perf_counter()
-    train_spec = ROOT / "examples" / "train" / ("support-triage-quick.yaml" if args.quick else "support-triage.yaml")
+    train_spec = ROOT / "examples" / "train" / "support-triage.yaml"
+    max_steps = QUICK_STEPS if args.quick else None
     adapter_dir = ROOT / "runs" / ("demo-adapter-quick" if args.quick else "demo-adapter")
+    stamp = training_stamp(train_spec, max_steps)
 
     code = step("1/3 pull the default model (once)", ["models", "pull", "smollm2-135m-instruct"])
     if code:
         return code
-    if adapter_is_current(adapter_dir, train_spec):
+    if adapter_is_current(adapter_dir, stamp):
         print(f"\n==> 2/3 reusing the adapter already trained from {train_spec.name}: {adapter_dir}")
     else:
-        code = step("2/3 train a QLoRA adapter on support-triage",
-                    ["train", str(train_spec), "--output-dir", str(adapter_dir)])
+        train_args = ["train", str(train_spec), "--output-dir", str(adapter_dir)]
+        if max_steps is not None:
+            train_args += ["--max-steps", str(max_steps)]
+        if adapter_dir.exists():
+            shutil.rmtree(adapter_dir)  # a stale or half-trained adapter from another configuration
+        code = step("2/3 train a QLoRA adapter on support-triage", train_args)
         if code:
             return code
+        (adapter_dir / "demo-stamp.txt").write_text(stamp + "\n")
     compare_args = [
-        "compare", "examples/base.yaml", "examples/prompt_only.yaml", str(adapter_dir / "tuned.yaml"),
+        "compare",
+        "examples/base.yaml",
+        "examples/prompt_only.yaml",
+        str(adapter_dir / "tuned.yaml"),
         *[a for s in SUITES for a in ("--suite", s)],
-        "--gate", "examples/gate.yaml", "--out", args.out,
-        "--junit", f"{args.out}/junit.xml",
+        "--gate",
+        "examples/gate.yaml",
+        "--out",
+        args.out,
+        "--junit",
+        f"{args.out}/junit.xml",
     ]
     if args.quick:
         compare_args += ["--limit", "40"]

@@ -12,7 +12,7 @@ from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
 from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.config import locate
-from evalkit.errors import ConfigError, SuiteSkipped
+from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
@@ -83,8 +83,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
         try:
             suites.append(load_suite(suite_name, limit=request.limit))
         except SuiteSkipped as exc:
-            notices.append(f"{suite_name}: {exc.message}")
-            skipped.append((suite_name, exc.message))
+            label = _suite_label(suite_name)
+            notices.append(f"{label}: {exc.message}")
+            skipped.append((label, exc.message))
     if not suites:
         raise ConfigError("no suite could run: " + "; ".join(notices))
     gate = load_gate(request.gate) if request.gate else None
@@ -138,6 +139,14 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     }
     write_outputs(comparison, request.out)
     return comparison
+
+
+def _suite_label(name_or_path: str) -> str:
+    """A skipped suite's own name (what gates and reports use), else what the user typed."""
+    try:
+        return load_suite(name_or_path, build_scorers=False).name
+    except EvalkitError:
+        return name_or_path
 
 
 def check_gate_suites(gate: GateSpec, source: str | Path, suite_names: list[str]) -> None:

@@ -73,8 +73,10 @@ def arm_lm(arm: Arm, batch_size: int) -> Iterator[object]:
     """Yield an ``HFLM`` for ``arm`` on the shared base, its adapter selected, the base locked."""
     require_hf(arm)
     loaded = arm.backend.loaded()  # type: ignore[attr-defined]
+    # The arm's own tokenizer: the shared base's may carry another arm's chat template file.
+    tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
     with loaded.lock, loaded.select(arm.spec.adapter):
-        yield build_hflm(loaded.model, loaded.tokenizer, batch_size)
+        yield build_hflm(loaded.model, tokenizer, batch_size)
 
 
 @contextlib.contextmanager

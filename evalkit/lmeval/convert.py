@@ -56,7 +56,7 @@ def to_number(value: Any) -> tuple[float | None, bool | None, dict]:
     verdict: it is a proportion, not a 0/1 outcome); anything else that is not a number (e.g. a perplexity's
     ``(loglikelihood, words)`` pair) is kept in details only.
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):  # numpy bools too
         return (1.0 if value else 0.0), bool(value), {}
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, bool) for v in value):
         return sum(value) / len(value), None, {"values": list(value), "all_true": all(value)}
@@ -117,7 +117,11 @@ def _generation(sid: str, task: str, doc_id: int, entry: dict, output_type: str,
             new_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     row = Generation(sid, text, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                      latency_s=round(seconds, 6)).to_dict()
-    row.update(task=task, doc_id=doc_id, input=context, target=_plain(entry.get("target")), **extra)
+    target = _plain(entry.get("target"))
+    choices = extra.get("choices") or []
+    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(choices):
+        extra["target_index"], target = target, choices[target]  # show the answer, not its index
+    row.update(task=task, doc_id=doc_id, input=context, target=target, **extra)
     return row
 
 
@@ -202,3 +206,18 @@ def _default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def samples_from_generations(rows: list[dict]) -> dict:
+    """evalkit ``Sample``s rebuilt from an lm-eval run's generations.jsonl rows (prompt, target, task).
+
+    lm-eval suites have no samples before they run; this gives comparison and
+    reports the inputs to show beside flips (category = the lm-eval task).
+    """
+    from evalkit.types import Sample
+
+    return {
+        row["sample_id"]: Sample(id=row["sample_id"], input=row.get("input", ""), target=row.get("target"),
+                                 metadata={"task": row.get("task", ""), "doc_id": row.get("doc_id")})
+        for row in rows
+    }

@@ -88,7 +88,7 @@ def run_lm_eval_suite(
         seconds = time.perf_counter() - started
     scoring_started = time.perf_counter()
     output_types = {name: t["output_type"] for name, t in tasks.items()}
-    tokenizer = arm.backend.loaded().tokenizer  # type: ignore[attr-defined]
+    tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
     converted = convert_samples(results.get("samples", {}), output_types, suite.spec.primary_metric,
                                 seconds, tokenizer)
     write_jsonl_atomic(out / "generations.jsonl", converted.generations)

@@ -43,13 +43,18 @@ def include_dir(suite: Suite) -> Path | None:
 
 
 def task_files_sha256(folder: Path | None) -> str:
-    """sha256 over the files of a task folder (names and contents), so edits to a task change it."""
+    """sha256 over the files of a task folder (names and contents), so edits to a task change it.
+
+    suite.yaml (its lm_eval section is hashed on its own) and Markdown notes are left out.
+    """
     digest = hashlib.sha256()
     if folder is None:
         return ""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder)
         if _SKIP_PARTS.intersection(relative.parts) or any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.name == "suite.yaml" or path.suffix == ".md":
             continue
         digest.update(f"{relative.as_posix()}\n".encode())
         digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())

@@ -10,8 +10,9 @@ Why not SDPA: results must not depend on the batch a sample ran in. On CPU,
 SDPA's flash kernel partitions work by thread count and batch size, and
 BLAS matmuls change their reduction blocking with the matrix shape. Here every
 reduction has a fixed shape per token: query rows are grouped per sample (at
-least ``MIN_QUERY_ROWS`` rows), keys are reduced in fixed ``BLOCK``-sized
-chunks whose masked tail contributes exact zeros, and the engine pads every
+least ``MIN_QUERY_ROWS`` rows), keys are reduced in chunks that start at fixed
+multiples of ``BLOCK`` (a longer span only appends masked keys, i.e. exact
+zeros, to the last chunk or adds all-zero chunks), and the engine pads every
 forward to :func:`gemm_rows` token rows (MKL's kernels for 1-3 rows, and for
 odd row counts split over two threads, round differently from its main path).
 So a token's logits are bitwise the same at batch 1, 8 or 32, whatever else is
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 import torch
 
 ATTN_NAME = "evalkit_exact"
-BLOCK = 128  # keys are reduced in chunks of this size; capacities are multiples of it
+BLOCK = 128  # probabilities x values are reduced in key chunks of (at most) this size
+ALIGN = 32  # attended key spans and slot capacities are multiples of this
 MIN_ROWS = 12  # below this, forwards are padded to 4, 8 or 12+ token rows (padding rows are discarded)
 MIN_QUERY_ROWS = 4  # attention matmuls get at least this many query rows per key/value head
 SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3"}
@@ -45,7 +47,7 @@ def gemm_rows(rows: int) -> int:
     return max(rows, MIN_ROWS)
 
 
-def round_up(value: int, multiple: int = BLOCK) -> int:
+def round_up(value: int, multiple: int = ALIGN) -> int:
     """``value`` rounded up to a multiple of ``multiple`` (at least one multiple)."""
     return max(multiple, -(-value // multiple) * multiple)
 
@@ -78,7 +80,7 @@ class DecodePlan:
 
     store: KVStore
     positions: torch.Tensor  # [active] long
-    span: int = 0  # keys attended (a multiple of BLOCK covering every row)
+    span: int = 0  # keys attended (a multiple of ALIGN covering every row)
     mask: torch.Tensor | None = None
 
     def __post_init__(self):

@@ -16,7 +16,6 @@ import difflib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.types import Generation, Sample, Score
@@ -72,7 +71,9 @@ def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, whe
     missing = [
         p.name
         for p in params.values()
-        if p.name != "suite_dir" and p.default is inspect.Parameter.empty and p.name not in options
+        if p.name != "suite_dir"
+        and p.default is inspect.Parameter.empty
+        and p.name not in options
         and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
     if missing:
@@ -99,35 +100,20 @@ def _signature(factory: ScorerFactory) -> inspect.Signature:
 
 
 def _checked_option(scorer_name: str, param: inspect.Parameter, value, prefix: str):
-    """``value`` validated against the option's annotation (e.g. ``ignore_case: maybe`` is refused).
+    """Refuse a non-boolean for a boolean option (``ignore_case: maybe`` would silently count as true).
 
-    Options without a (resolvable) annotation pass unchanged; otherwise lax
-    pydantic validation applies, and a value is only replaced when it needed
-    converting (``"no"`` -> False); an equal value (``1`` for a float) is kept as written.
+    Everything else is left to the factory, which knows its options best (some
+    take a string where a list is annotated); the value is never converted.
     """
     annotation = param.annotation
-    if annotation is inspect.Parameter.empty or isinstance(annotation, str) or annotation is Any:
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str) or value is None:
         return value
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        adapter = TypeAdapter(annotation)
-    except Exception:  # noqa: BLE001 - an annotation pydantic cannot handle is simply not checked
-        return value
-    try:
-        checked = adapter.validate_python(value)
-    except ValidationError as exc:
-        problem = exc.errors()[0].get("msg", "invalid value") if exc.errors() else "invalid value"
-        expected = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    allowed = set(getattr(annotation, "__args__", ()) or (annotation,)) - {type(None)}
+    if allowed == {bool} and not (isinstance(value, bool) or (type(value) is int and value in (0, 1))):
         raise ConfigError(
-            f"{prefix}scorer {scorer_name!r}: option {param.name!r} = {value!r}: {problem} "
-            f"(expected {expected})."
-        ) from None
-    try:
-        same = bool(checked == value)
-    except Exception:  # noqa: BLE001 - exotic values that cannot be compared keep the checked form
-        same = False
-    return value if same else checked  # keep what the user wrote unless it needed converting ("no" -> False)
+            f"{prefix}scorer {scorer_name!r}: option {param.name!r} must be true or false, got {value!r}."
+        )
+    return value
 
 
 def _load_builtins() -> None:

@@ -9,7 +9,8 @@ checkpoint through :func:`evalkit.api.run_arm` on one shared ``BasePool``
 (mean delta on task suites), ``forgetting`` (mean delta on regression and
 general suites; negative means the model got worse there), whether it is on
 the Pareto front of the two, whether it stays within the forgetting budget,
-and the best accepted Pareto checkpoint.
+and the best accepted Pareto checkpoint. The ``checkpoint-N`` helpers used by
+``--resume`` live here too.
 """
 
 from __future__ import annotations
@@ -22,8 +23,28 @@ from pathlib import Path
 from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.runner.store import write_json_atomic
 from evalkit.suite.spec import FORGETTING_KINDS
+from evalkit.train.spec import TrainingError
 
 CHECKPOINTS_FILE = "checkpoints.json"
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    """The ``checkpoint-N`` folder with the highest N in ``output_dir``, if any."""
+    folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+    return max(folders, key=lambda p: int(p.name[11:])) if folders else None
+
+
+def check_output_dir(output_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (None for a fresh run); refuses to overwrite, or to resume nothing."""
+    previous = last_checkpoint(output_dir)
+    if resume and previous is None:
+        raise TrainingError(f"--resume: no checkpoint-N folder in {output_dir} to continue from.",
+                            hint="run without --resume to start training")
+    if not resume and (previous is not None or (output_dir / "adapter_config.json").exists()):
+        raise TrainingError(f"{output_dir} already holds a trained adapter or checkpoints.",
+                            hint="pass --resume to continue from its last checkpoint, or choose another "
+                            "output_dir (or delete that folder) to start over")
+    return previous if resume else None
 
 
 def checkpoint_dirs(output_dir: str | Path) -> list[Path]:

@@ -35,7 +35,7 @@ def rich_progress():
             self.task = None
             self.fields = {"loss": "-", "val": "-", "tok_s": "-"}
             self.t0 = 0.0
-            self.tokens0 = 0
+            self.tokens0 = self.step0 = 0
 
         def on_train_begin(self, args, state, control, **kwargs):
             """Start the bar (at the resumed step when continuing)."""
@@ -50,6 +50,7 @@ def rich_progress():
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step,
                                                **self.fields)
             self.t0, self.tokens0 = time.perf_counter(), state.num_input_tokens_seen
+            self.step0 = state.global_step
 
         def on_step_end(self, args, state, control, **kwargs):
             """Advance the bar and refresh tokens/s."""
@@ -70,6 +71,12 @@ def rich_progress():
                 self.fields["val"] = f"{logs['eval_loss']:.3f}"
                 self.progress.console.print(f"  step {state.global_step}: validation loss "
                                             f"{logs['eval_loss']:.4f}")
+            elif "loss" in logs and not err_console.is_terminal:  # a log file gets no live bar: one line
+                seconds = time.perf_counter() - self.t0
+                done = state.global_step - self.step0
+                eta = seconds / done * (state.max_steps - state.global_step) if done else 0.0
+                err_console.print(f"  step {state.global_step}/{state.max_steps}: loss "
+                                  f"{self.fields['loss']}, {self.fields['tok_s']} tokens/s, eta {eta:.0f} s")
             self.progress.update(self.task, **self.fields)
 
         def on_train_end(self, args, state, control, **kwargs):

@@ -13,7 +13,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from evalkit.config import StrictModel, load_config
+from evalkit.errors import EvalkitError
 from evalkit.models.spec import DEFAULT_BASE, GenerationConfig
+
+
+class TrainingError(EvalkitError):
+    """Training could not run (out of memory, nothing to resume, an output folder already in use...)."""
+
 
 DataFormat = Literal["auto", "alpaca", "messages", "conversations", "prompt_completion"]
 

@@ -11,6 +11,7 @@ prints and writes cards and specs.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import warnings
@@ -18,14 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError
 from evalkit.train.card import CardContext, CheckpointCards, Meter, build_card, say, write_adapter_files
+from evalkit.train.checkpoints import check_output_dir, last_checkpoint
 from evalkit.train.data import encode_examples, end_of_turn, load_training_data, truncation_warning
-from evalkit.train.spec import TrainSpec, resolve_device_defaults
-
-
-class TrainingError(EvalkitError):
-    """Training could not run (out of memory, bad LoRA targets, nothing to resume...)."""
+from evalkit.train.spec import TrainingError, TrainSpec, resolve_device_defaults
 
 
 @dataclass
@@ -49,24 +47,6 @@ def linear_module_names(model) -> list[str]:
     return sorted(names - {"lm_head"})
 
 
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """The ``checkpoint-N`` folder with the highest N in ``output_dir``, if any."""
-    folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
-    return max(folders, key=lambda p: int(p.name[11:])) if folders else None
-
-
-def _check_output_dir(output_dir: Path, resume: bool) -> Path | None:
-    previous = last_checkpoint(output_dir)
-    if resume and previous is None:
-        raise TrainingError(f"--resume: no checkpoint-N folder in {output_dir} to continue from.",
-                            hint="run without --resume to start training")
-    if not resume and (previous is not None or (output_dir / "adapter_config.json").exists()):
-        raise TrainingError(f"{output_dir} already holds a trained adapter or checkpoints.",
-                            hint="pass --resume to continue from its last checkpoint, or choose another "
-                            "output_dir (or delete that folder) to start over")
-    return previous if resume else None
-
-
 def _device() -> tuple[bool, bool]:
     import torch
 
@@ -75,8 +55,13 @@ def _device() -> tuple[bool, bool]:
 
 
 def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: bool, local_rank: int,
-                        gradient_checkpointing: bool):
-    """The base model prepared for (Q)LoRA: quantized per the spec, compute dtype per device."""
+                        gradient_checkpointing: bool, sharded: bool = False):
+    """The base model prepared for (Q)LoRA: quantized per the spec, compute dtype per device.
+
+    ``sharded`` (FSDP or DeepSpeed ZeRO-3) stores 4-bit weights in the compute
+    dtype, which is what lets those shard a quantized base, and leaves device
+    placement to them.
+    """
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
@@ -88,8 +73,13 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
     kwargs: dict = {"dtype": compute}
     qconfig = quantization_config(quantization, compute)
     if qconfig is not None:
+        if sharded and quantization == "int8":
+            raise TrainingError("quantization: int8 cannot be sharded by FSDP or DeepSpeed ZeRO-3.",
+                                hint="use quantization: nf4 (QLoRA) or none with a sharded setup")
+        if sharded:
+            qconfig.bnb_4bit_quant_storage = compute
         kwargs["quantization_config"] = qconfig
-    if cuda and qconfig is not None:  # bitsandbytes quantizes on the GPU: each process loads onto its own
+    if cuda and qconfig is not None and not sharded:  # bitsandbytes quantizes on the GPU of each process
         kwargs["device_map"] = {"": local_rank}
     try:
         model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
@@ -97,7 +87,7 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
         raise TrainingError(f"could not load {base_dir!r} with quantization {quantization!r}: "
                             f"{str(exc).splitlines()[0][:300]}",
                             hint="quantization: none trains a plain LoRA without bitsandbytes") from None
-    if qconfig is not None:
+    if qconfig is not None and not sharded:  # it upcasts norms to float32: FSDP needs one dtype to shard
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
@@ -105,16 +95,19 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
 
 
 def check_target_modules(model, target_modules) -> None:
-    """Refuse LoRA target names that match no linear layer, listing the model's linear module names."""
+    """Refuse LoRA target names that match no layer, listing the model's linear module names.
+
+    A name matches a layer (a module without children) by its full dotted
+    name or a dotted suffix of it (``q_proj``, ``self_attn.q_proj``).
+    """
     if target_modules == "all-linear":
         return
-    names = linear_module_names(model)
-    full = [name for name, _ in model.named_modules()]
-    missing = [t for t in target_modules if not any(n == t or n.endswith("." + t) for n in full)]
+    layers = [name for name, module in model.named_modules() if name and not any(module.children())]
+    missing = [t for t in target_modules if not any(n == t or n.endswith("." + t) for n in layers)]
     if missing:
         raise ConfigError(f"lora.target_modules: {', '.join(repr(m) for m in missing)} "
-                          f"{'is' if len(missing) == 1 else 'are'} not a module of this model. "
-                          f"Its linear modules are: {', '.join(names)}.",
+                          f"{'does' if len(missing) == 1 else 'do'} not name a layer of this model. "
+                          f"Its linear modules are: {', '.join(linear_module_names(model))}.",
                           hint="use names from that list, or target_modules: all-linear")
 
 
@@ -204,13 +197,16 @@ def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
     from trl import SFTTrainer
 
     training = prep.training
+    args = _sft_config(spec, training, prep.settings, bool(prep.val_rows), prep.cuda, prep.bf16)
+    plugin = args.deepspeed_plugin
+    sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" or (
+        plugin is not None and plugin.zero_stage == 3)
     model = load_training_model(prep.ctx.base_dir, spec.quantization, cuda=prep.cuda, bf16=prep.bf16,
                                 gradient_checkpointing=bool(training.gradient_checkpointing),
-                                local_rank=state.local_process_index)
+                                local_rank=state.local_process_index, sharded=sharded)
     check_target_modules(model, spec.lora.target_modules)
     lora = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout, bias="none",
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
-    args = _sft_config(spec, training, prep.settings, bool(prep.val_rows), prep.cuda, prep.bf16)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(prep.train_rows),
                          eval_dataset=Dataset.from_list(prep.val_rows) if prep.val_rows else None,
                          processing_class=prep.tokenizer, peft_config=lora, callbacks=callbacks)
@@ -260,7 +256,7 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
     main = state.is_main_process
     output_dir = Path(spec.output_dir or "adapters/train").resolve()
     spec = spec.model_copy(update={"output_dir": str(output_dir)})
-    previous = _check_output_dir(output_dir, resume)
+    previous = check_output_dir(output_dir, resume)
     meter = Meter(graceful=state.num_processes == 1 and threading.current_thread() is threading.main_thread())
     with quiet():
         prep = prepare(spec, state)

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="verify data.jsonl instead of writing it")
     args = parser.parse_args(argv)
     lines = args.source.read_text(encoding="utf-8").splitlines()
-    text = "".join(json.dumps(to_row(json.loads(line)), ensure_ascii=False) + "\n" for line in lines if line.strip())
+    rows = [to_row(json.loads(line)) for line in lines if line.strip()]
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     out = HERE / "data.jsonl"
     if args.check:
         if not out.is_file() or out.read_text(encoding="utf-8") != text:

@@ -4,7 +4,9 @@ Scoring is lm-eval's own IFEval code (``lm_eval.tasks.ifeval.utils``), imported
 through :func:`evalkit.scorers.ifeval.load_ifeval`, which provides NLTK's Punkt
 data offline (lm-eval would otherwise try to download ``punkt_tab``), seeds
 ``langdetect`` and disables NLTK downloads. The lm-eval CLI and evalkit both
-load this file, so both score with the same code and setup.
+load this file, so both score with the same code and setup. Without evalkit
+installed, lm-eval's module is imported directly (it then needs NLTK's
+``punkt_tab`` data, which it tries to download).
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ def load_docs(data_files: dict[str, str] | str | None = None, **_: Any):
 
 
 def _ifeval():
-    from evalkit.scorers.ifeval import load_ifeval
+    try:
+        from evalkit.scorers.ifeval import load_ifeval
+    except ImportError:  # lm_eval without evalkit: lm-eval's own import (needs NLTK's punkt_tab data)
+        from lm_eval.tasks.ifeval import utils
 
+        return utils
     return load_ifeval()
 
 

@@ -200,7 +200,10 @@ def gate_wrong_types(env):
 @case
 def scorer_option_wrong_type(env):
     suite = env.suite(scorers=[{"name": "exact_match", "options": {"ignore_case": "maybe"}}])
-    return env.run(suite), [f"{suite / 'suite.yaml'}:6: scorers[0]", "option 'ignore_case'", "valid boolean"]
+    return env.run(suite), [
+        f"{suite / 'suite.yaml'}:6: scorers[0]",
+        "option 'ignore_case' must be true or false, got 'maybe'",
+    ]
 
 
 @case
@@ -609,3 +612,30 @@ def test_adapter_with_matching_card_runs(tmp_path, tiny_model_dir, lora_adapter,
     code, output = invoke("run", spec, "-s", env.suite(), "--out", tmp_path / "a", "--no-cache")
     assert code == 0, output
     assert "Traceback" not in output
+
+
+def test_corrupt_baseline_fails_before_generating(tmp_path, tiny_model_dir, isolated_home):
+    env = Env(root=tmp_path, model_dir=tiny_model_dir)
+    args, needles = baseline_file_truncated(env)
+    code, output = invoke(*args)
+    assert_usage_error(code, output, *needles)
+    assert not list((tmp_path / "out").rglob("generations.jsonl"))
+
+
+def test_gate_on_a_skipped_suite_fails_the_gate(tmp_path, tiny_model_dir, isolated_home, monkeypatch):
+    """A judged suite skipped for lack of a key cannot pass its gate rules: exit 1, reason stated."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    env = Env(root=tmp_path, model_dir=tiny_model_dir)
+    plain = env.suite("plain")
+    judge = {"backend": "anthropic", "model": "claude-test", "rubric": "Is it right?"}
+    judged = env.suite("judged", name="judged", scorers=[{"name": "judge_rubric", "options": judge}])
+    gate = write_yaml(
+        tmp_path / "gate.yaml", {"suites": {"judged": {"min_score": 3}, "mini": {"min_score": 0}}}
+    )
+    args = ["compare", env.spec(), env.spec("b.yaml", name="b"), "-s", plain, "-s", judged]
+    code, output = invoke(*args, "--gate", gate, "--out", tmp_path / "cmp")
+    assert "Traceback" not in output
+    assert code == 1, output
+    flat = " ".join(output.split())
+    assert "judged: not run" in flat and "ANTHROPIC_API_KEY is not set" in flat, output
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["gate"]["passed"] is False

@@ -17,9 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from relkit import EVALKIT, invoke, subprocess_env, write_jsonl, write_yaml
+from relkit import EVALKIT, invoke, scripted_arm, subprocess_env, write_jsonl, write_yaml
 
+from evalkit.compare.rundata import load_run_dir
+from evalkit.runner.run import run_suite
 from evalkit.runner.store import read_jsonl_tolerant
+from evalkit.suite.loader import load_suite
 
 N_SAMPLES = 60
 COMPARE_LIMIT = 16
@@ -211,3 +214,27 @@ def test_compare_interrupted_then_rerun(setup, tmp_path, sig):
         for line in p.read_text().splitlines()
     ]
     assert len(generated) == 2 * COMPARE_LIMIT  # nothing generated twice
+
+
+def test_resume_after_a_torn_last_line(tmp_path, isolated_home):
+    """A kill -9 mid-write leaves half a row: resume drops it, and the run file stays readable."""
+    rows = [{"id": f"t{i}", "input": f"say t{i}", "target": f"t{i}"} for i in range(8)]
+    write_jsonl(tmp_path / "suite" / "data.jsonl", rows)
+    write_yaml(
+        tmp_path / "suite" / "suite.yaml",
+        {"name": "torn", "data": "data.jsonl", "scorers": [{"name": "exact_match"}]},
+    )
+    suite = load_suite(str(tmp_path / "suite"))
+    outputs = {r["id"]: r["id"] for r in rows}
+    run_suite(scripted_arm("m", outputs), suite, tmp_path / "run", cache=None)
+    path = tmp_path / "run" / "generations.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25])  # three rows and a torn fourth
+    arm = scripted_arm("m", outputs)
+    resumed = run_suite(arm, suite, tmp_path / "run", cache=None)
+    assert resumed.resumed == 3 and sorted(arm.backend.calls) == [f"t{i}" for i in range(3, 8)]
+    kept = read_jsonl_tolerant(path)  # raised "corrupt line" when the append was glued to the fragment
+    assert sorted(r["sample_id"] for r in kept) == [r["id"] for r in rows]
+    assert load_run_dir(tmp_path / "run").metrics["metrics"]["exact_match"]["mean"] == 1.0
+    again = scripted_arm("m", outputs)
+    assert run_suite(again, suite, tmp_path / "run", cache=None).resumed == 8 and again.backend.calls == []

@@ -158,7 +158,8 @@ def test_keys_never_written_anywhere(keys, logs, tmp_path, isolated_home):
     sent = [(s.headers.get("x-api-key"), s.headers.get("authorization")) for s in judged]
     assert all(keys["anthropic"] in (key, (auth or "").removeprefix("Bearer ")) for key, auth in sent), sent
     assert not any(keys["openai"] in str(s.body) or keys["anthropic"] in str(s.body) for s in server.seen)
-    assert (tmp_path / "cmp" / "index.html").is_file() and list(isolated_home.rglob("*.sqlite*"))
+    assert (tmp_path / "cmp" / "index.html").is_file() and (tmp_path / "junit.xml").is_file()
+    assert (isolated_home / "cache.sqlite").is_file() and (isolated_home / "judge_cache.sqlite").is_file()
 
     needles = [keys["anthropic"], keys["openai"], *keys["tails"]]
     assert _scan(tmp_path, needles) == []

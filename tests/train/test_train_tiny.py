@@ -24,11 +24,13 @@ def test_bad_target_modules_list_the_real_ones(tiny_train_spec, tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert linear_module_names(model) == LLAMA_LINEAR
     check_target_modules(model, ["q_proj", "self_attn.v_proj"])
+    with pytest.raises(ConfigError, match="'self_attn' does not name a layer"):
+        check_target_modules(model, ["self_attn"])
     spec = load_train_spec(tiny_train_spec(lora={"target_modules": ["q_proj", "qkv", "mlp.fc1"]}))
     with pytest.raises(ConfigError) as err:
         train(spec)
     message = err.value.message
-    assert message.startswith("lora.target_modules: 'qkv', 'mlp.fc1' are not a module of this model.")
+    assert message.startswith("lora.target_modules: 'qkv', 'mlp.fc1' do not name a layer of this model.")
     assert "Its linear modules are: " + ", ".join(LLAMA_LINEAR) in message
     assert not os.path.exists(os.path.join(spec.output_dir, "checkpoint-1"))
 

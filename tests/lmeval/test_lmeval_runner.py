@@ -12,7 +12,8 @@ from evalkit.compare.analysis import build_comparison
 from evalkit.compare.rundata import load_run_dir
 from evalkit.errors import ConfigError, DataError, EvalkitError
 from evalkit.lmeval import tasks as lm_tasks
-from evalkit.lmeval.runner import run_lm_eval_suite
+from evalkit.lmeval.convert import samples_from_generations
+from evalkit.lmeval.runner import lm_eval_signature, run_lm_eval_suite
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec
@@ -51,9 +52,11 @@ def test_mc_suite_writes_a_native_run_directory(tiny_model_dir, mc_suite, tmp_pa
                                               "system_instruction": None, "fewshot_as_multiturn": False}
     assert metrics["sample_ids"] == {"tiny_mc": "id"}
     assert seen[0] == (0, 6) and seen[-1] == (6, 6)
-    run = load_run_dir(out)
+    run = load_run_dir(out, samples_from_generations(gens), category_field="task")
     assert sorted(run.samples) == sorted(ids) and run.binary
     assert run.samples["tiny_mc-fr"].text == gens[0]["text"]
+    assert run.inputs["tiny_mc-fr"] == {"input": "Question: What is the capital of France?\nAnswer:",
+                                        "target": "Paris", "category": "tiny_mc"}
 
 
 def test_generation_suite_records_text_and_chat_template(tiny_model_dir, gen_suite, tmp_path, isolated_home):
@@ -153,3 +156,35 @@ def test_served_models_are_refused(mc_suite, tmp_path):
     spec = ModelSpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m")
     with pytest.raises(ConfigError, match="need a local Hugging Face model"):
         run_lm_eval_suite(load_model(spec), load_suite(str(mc_suite)), tmp_path / "run")
+
+
+def test_signature_follows_task_files_and_settings_not_notes(mc_suite):
+    def digest():
+        return lm_eval_signature(load_suite(str(mc_suite)))["data_sha256"]
+
+    before = digest()
+    (mc_suite / "NOTES.md").write_text("notes")
+    assert digest() == before
+    with (mc_suite / "tiny_mc.jsonl").open("a") as handle:
+        handle.write(json.dumps({**MC_ROWS[0], "id": "extra"}) + "\n")
+    changed = digest()
+    assert changed != before
+    text = (mc_suite / "suite.yaml").read_text()
+    (mc_suite / "suite.yaml").write_text(text.replace("batch_size: 4", "batch_size: 4\n  limit: 3"))
+    assert digest() != changed
+
+
+def test_each_arm_uses_its_own_chat_template_on_a_shared_base(tiny_model_dir, gen_suite, tmp_path,
+                                                              isolated_home):
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+                        "[assistant] ")
+    pool, suite = BasePool(), load_suite(str(gen_suite))
+    custom = load_model(ModelSpec(base=str(tiny_model_dir), chat_template=str(template)), pool=pool)
+    auto = load_model(ModelSpec(base=str(tiny_model_dir), chat_template="auto"), pool=pool)
+    run_lm_eval_suite(custom, suite, tmp_path / "custom")
+    run_lm_eval_suite(auto, suite, tmp_path / "auto")
+    first = {name: read_jsonl_tolerant(tmp_path / name / "generations.jsonl")[0]["input"]
+             for name in ("custom", "auto")}
+    assert first["custom"].startswith("[user] Q: What is 0 plus 0?")
+    assert first["auto"].startswith("<|im_start|>user\nQ: What is 0 plus 0?")
