@@ -43,6 +43,7 @@ from evalkit.types import Generation
 
 PREFILL_TOKENS = 2048  # most prompt tokens packed into one prefill forward
 MAX_AUTO_BATCH = 64  # beyond this a CPU decode step gets no cheaper per token
+STATS = ("shared_prefix", "prefix_tokens", "prefill_tokens", "decode_steps", "decode_rows")
 MEMORY_SHARE = 0.25  # share of available memory the KV slots may take when the batch size is automatic
 
 
@@ -90,7 +91,9 @@ class Engine:
         self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
         self.geometry = model_geometry(model)
         self.dtype = next(model.parameters()).dtype
-        self.stats = {"prefill_tokens": 0, "prefix_tokens": 0, "decode_steps": 0, "decode_rows": 0}
+        # shared_prefix: tokens every prompt shares; prefix_tokens: of those, prefilled now (not cached);
+        # prefill_tokens: the prompts' other tokens; decode_rows: sequence-steps decoded.
+        self.stats = dict.fromkeys(STATS, 0)
 
     def generate(
         self,
@@ -117,6 +120,7 @@ class Engine:
 
     def _run(self, prompts, encoded, live, config, batch, capacity, adapter_key, flusher) -> None:
         shared = shared_prefix_length([encoded[i] for i in live])
+        self.stats["shared_prefix"] = shared
         seqs = deque()
         for i in sorted(live, key=lambda i: -len(encoded[i])):
             gen = None
@@ -179,7 +183,8 @@ class Engine:
         positions.extend([0] * pad)
         last = [s.offset + s.length - 1 for s in segments]
         keep = last + [last[-1]] * (gemm_rows(len(last)) - len(last))
-        with planned(PrefillPlan(store, segments)):
+        groups = self.model.config.num_attention_heads // self.geometry[1]
+        with planned(PrefillPlan(store, segments, groups)):
             out = self.model(
                 input_ids=torch.tensor([ids]),
                 position_ids=torch.tensor([positions]),

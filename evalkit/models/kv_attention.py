@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -87,7 +87,7 @@ class DecodePlan:
         active = int(self.positions.shape[0])
         self.rows = torch.arange(active)
         self.span = min(self.store.capacity, round_up(int(self.positions.max()) + 1))
-        self.mask = (torch.arange(self.span)[None, :] > self.positions[:, None]).view(active, 1, 1, self.span)
+        self.mask = (torch.arange(self.span) > self.positions[:, None]).view(active, 1, 1, 1, self.span)
 
     def attend(self, layer: int, query, key, value, scaling: float):
         """Store this step's keys/values and attend each row over its own prefix."""
@@ -96,12 +96,12 @@ class DecodePlan:
         keys[self.rows, :, self.positions] = key[:active, :, 0]
         values[self.rows, :, self.positions] = value[:active, :, 0]
         kv_heads, head_dim = keys.shape[1], keys.shape[3]
-        q = query[:active, :, 0].reshape(active, kv_heads, -1, head_dim)
+        groups = query.shape[1] // kv_heads
+        q = query[:active, :, 0].reshape(active, kv_heads, groups, head_dim)
         out = _attend(q, keys[:active, :, : self.span], values[:active, :, : self.span], self.mask, scaling)
         out = out.reshape(active, 1, -1, head_dim)
         if query.shape[0] > active:  # padding rows: zeros, never read back
-            pad = out.new_zeros((query.shape[0] - active, *out.shape[1:]))
-            out = torch.cat([out, pad])
+            out = torch.cat([out, out.new_zeros((query.shape[0] - active, *out.shape[1:]))])
         return out
 
 
@@ -115,53 +115,62 @@ class Segment:
     offset: int
 
 
-@dataclass
 class PrefillPlan:
-    """A packed prefill: several samples' new tokens in one row, each attending only to its own row."""
+    """A packed prefill: several samples' new tokens in one row, each attending only to its own KV row.
 
-    store: KVStore
-    segments: list[Segment] = field(default_factory=list)
+    The segments' queries are laid out as a padded ``[segments, rows]`` grid
+    (padding repeats a segment's last query, whose result is dropped) so one
+    batched attention serves them all.
+    """
+
+    def __init__(self, store: KVStore, segments: list[Segment], groups: int):
+        self.store, self.segments = store, segments
+        lengths = torch.tensor([s.length for s in segments])
+        self.width = max(int(lengths.max()), math.ceil(MIN_QUERY_ROWS / groups))
+        clamp = torch.minimum(torch.arange(self.width)[None, :], lengths[:, None] - 1)
+        self.source = (torch.tensor([s.offset for s in segments])[:, None] + clamp).flatten()
+        positions = torch.tensor([s.start for s in segments])[:, None] + clamp
+        self.span = round_up(max(s.start + s.length for s in segments))
+        self.mask = (torch.arange(self.span) > positions[..., None]).unsqueeze(1).unsqueeze(1)
+        self.write_rows = torch.cat([torch.full((s.length,), s.row) for s in segments])
+        self.write_positions = torch.cat([torch.arange(s.start, s.start + s.length) for s in segments])
+        self.tokens = int(lengths.sum())
+        self.valid = torch.cat([i * self.width + torch.arange(s.length) for i, s in enumerate(segments)])
+        rows = [s.row for s in segments]
+        contiguous = rows == list(range(rows[0], rows[0] + len(rows)))
+        self.rows = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
 
     def attend(self, layer: int, query, key, value, scaling: float):
-        """Store each segment's keys/values and attend causally within its row."""
+        """Store the segments' keys/values and attend causally within each segment's row."""
         keys, values = self.store.keys[layer], self.store.values[layer]
         kv_heads, head_dim = keys.shape[1], keys.shape[3]
-        groups = query.shape[1] // kv_heads
-        out = query.new_zeros((query.shape[2], query.shape[1], head_dim))
-        for seg in self.segments:
-            stop = seg.start + seg.length
-            keys[seg.row, :, seg.start : stop] = key[0, :, seg.offset : seg.offset + seg.length]
-            values[seg.row, :, seg.start : stop] = value[0, :, seg.offset : seg.offset + seg.length]
-            span = round_up(stop)
-            q = query[0, :, seg.offset : seg.offset + seg.length]  # [heads, n, dim]
-            n = seg.length
-            pad = max(0, math.ceil(MIN_QUERY_ROWS / groups) - n)
-            if pad:  # repeat the last query row so the matmuls keep their large-M path
-                q = torch.cat([q, q[:, -1:].expand(-1, pad, -1)], dim=1)
-            rows = q.shape[1]
-            positions = torch.arange(seg.start, seg.start + rows).clamp(max=stop - 1)
-            mask = (torch.arange(span)[None, :] > positions[:, None]).view(1, 1, rows, span)
-            q = q.reshape(kv_heads, groups, rows, head_dim)
-            res = _attend(q, keys[seg.row, :, :span], values[seg.row, :, :span], mask, scaling, prefill=True)
-            out[seg.offset : seg.offset + n] = res.reshape(-1, rows, head_dim)[:, :n].transpose(0, 1)
+        heads, count = query.shape[1], len(self.segments)
+        keys[self.write_rows, :, self.write_positions] = key[0, :, : self.tokens].transpose(0, 1)
+        values[self.write_rows, :, self.write_positions] = value[0, :, : self.tokens].transpose(0, 1)
+        q = query[0][:, self.source].view(heads, count, self.width, head_dim).transpose(0, 1)
+        q = q.reshape(count, kv_heads, -1, head_dim)
+        span_keys, span_values = keys[self.rows, :, : self.span], values[self.rows, :, : self.span]
+        out = _attend(q, span_keys, span_values, self.mask, scaling)
+        out = out.view(count, heads, self.width, head_dim).transpose(1, 2).reshape(-1, heads, head_dim)
+        out = out[self.valid]
+        if query.shape[2] > self.tokens:  # padding tokens: zeros, never read back
+            out = torch.cat([out, out.new_zeros((query.shape[2] - self.tokens, heads, head_dim))])
         return out.unsqueeze(0)
 
 
-def _attend(q, keys, values, mask, scaling: float, prefill: bool = False):
-    """Softmax attention with the key axis reduced in fixed BLOCK chunks (shape-independent rounding).
+def _attend(q, keys, values, mask, scaling: float):
+    """Softmax attention whose key axis is reduced in chunks starting at multiples of BLOCK.
 
-    Decode: ``q`` [rows, kv, groups, d], keys [rows, kv, span, d], mask [rows, 1, 1, span].
-    Prefill: ``q`` [kv, groups, n, d], keys [kv, span, d], mask [1, 1, n, span].
+    ``q`` [rows, kv, groups * width, d] (query heads of one key/value head, then
+    positions), keys/values [rows, kv, span, d], ``mask`` broadcastable to
+    [rows, kv, groups, width, span] (True = masked).
     """
-    if prefill:
-        kv, groups, n, dim = q.shape
-        scores = torch.matmul(q.reshape(kv, groups * n, dim), keys.transpose(-1, -2)) * scaling
-        scores = scores.view(kv, groups, n, -1).masked_fill_(mask[0], float("-inf")).view(kv, groups * n, -1)
-    else:
-        scores = torch.matmul(q, keys.transpose(-1, -2)) * scaling
-        scores.masked_fill_(mask, float("-inf"))
+    rows, kv, queries, _ = q.shape
+    scores = torch.matmul(q, keys.transpose(-1, -2)) * scaling
+    span = scores.shape[-1]
+    groups_width = scores.view(rows, kv, -1, mask.shape[-2], span)
+    groups_width.masked_fill_(mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    span = probs.shape[-1]
     out = torch.matmul(probs[..., :BLOCK], values[..., :BLOCK, :])
     for start in range(BLOCK, span, BLOCK):
         out += torch.matmul(probs[..., start : start + BLOCK], values[..., start : start + BLOCK, :])
