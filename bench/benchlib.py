@@ -53,6 +53,18 @@ def timed(fn):
     return result, time.perf_counter() - started
 
 
+def timed_cpu(fn):
+    """(result, wall seconds, CPU seconds of this process) of calling ``fn``.
+
+    On a machine shared with other jobs the wall time depends on their load;
+    the process's CPU time much less so, which keeps ratios between paths
+    measured minutes apart comparable.
+    """
+    cpu = time.process_time()
+    result, wall = timed(fn)
+    return result, wall, time.process_time() - cpu
+
+
 def best_of(fn, repeat: int):
     """(last result, fastest seconds) over ``repeat`` calls: the least disturbed by other load."""
     best, result = None, None
@@ -62,8 +74,21 @@ def best_of(fn, repeat: int):
     return result, best
 
 
+def round_robin(paths: dict, repeat: int) -> dict:
+    """Run each path ``repeat`` times, interleaved; per path: last result, best wall and CPU seconds."""
+    out = {}
+    for _ in range(max(1, repeat)):
+        for name, fn in paths.items():
+            result, wall, cpu = timed_cpu(fn)
+            best = out.get(name)
+            out[name] = {"result": result, "wall": min(wall, best["wall"]) if best else wall,
+                         "cpu": min(cpu, best["cpu"]) if best else cpu}
+            print(f"    {name}: {wall:.1f}s wall, {cpu:.1f}s CPU", flush=True)
+    return out
+
+
 def triage_prompts(backend, count: int) -> list[tuple[str, str]]:
-    """(sample id, rendered prompt) for the first ``count`` support-triage samples through the chat template."""
+    """(sample id, rendered prompt) of the first ``count`` support-triage samples, via the chat template."""
     from evalkit.suite.loader import load_suite
 
     suite = load_suite("support-triage", limit=count, build_scorers=False)

@@ -107,6 +107,7 @@ def _shown_entry(group: list[dict], primary: str) -> dict:
 
 def _generation(sid: str, task: str, doc_id: int, entry: dict, output_type: str, seconds: float,
                 tokenizer) -> dict:
+    """One generations.jsonl row; token counts re-tokenize the prompt and output (lm-eval reports none)."""
     arguments = entry.get("arguments") or []
     context = _context(arguments)
     text, extra = _answer(entry, output_type)

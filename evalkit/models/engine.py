@@ -19,14 +19,13 @@ deterministic and independent of the batch too.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 
+from evalkit.models.decoding import ResultFlusher, choose_tokens, fit_batch_size, prompt_seed
 from evalkit.models.kv_attention import (
     DecodePlan,
     KVStore,
@@ -41,10 +40,8 @@ from evalkit.models.prefix_cache import PrefixCache, shared_prefix_length
 from evalkit.models.spec import GenerationConfig
 from evalkit.types import Generation
 
-PREFILL_TOKENS = 2048  # most prompt tokens packed into one prefill forward
-MAX_AUTO_BATCH = 64  # beyond this a CPU decode step gets no cheaper per token
+PREFILL_TOKENS = 1024  # most prompt tokens packed into one prefill forward (longer prompts are chunked)
 STATS = ("shared_prefix", "prefix_tokens", "prefill_tokens", "decode_steps", "decode_rows")
-MEMORY_SHARE = 0.25  # share of available memory the KV slots may take when the batch size is automatic
 
 
 @dataclass
@@ -63,24 +60,6 @@ class _Seq:
         return len(self.prompt) + len(self.new) - 1
 
 
-def auto_batch_size(model, capacity: int, cap: int = MAX_AUTO_BATCH) -> int:
-    """A batch size whose KV slots fit in ``MEMORY_SHARE`` of the available memory."""
-    import psutil
-
-    layers, kv_heads, head_dim = model_geometry(model)
-    itemsize = next(model.parameters()).element_size()
-    per_row = KVStore.bytes_per_row(layers, kv_heads, capacity, head_dim, itemsize)
-    per_row += 64 * model.config.hidden_size * itemsize  # activations of one decode row, generously
-    budget = psutil.virtual_memory().available * MEMORY_SHARE
-    return int(max(1, min(cap, budget // per_row)))
-
-
-def prompt_seed(seed: int, prompt_ids: list[int]) -> int:
-    """The sampling seed of one prompt: a function of the run's seed and the prompt only."""
-    digest = hashlib.sha256(f"{seed}:{','.join(map(str, prompt_ids))}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
-
-
 class Engine:
     """Greedy/sampled generation on one loaded model (with whatever adapter is active)."""
 
@@ -90,6 +69,7 @@ class Engine:
         self.eos = set(eos_ids)
         self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
         self.geometry = model_geometry(model)
+        self.groups = model.config.num_attention_heads // self.geometry[1]
         self.dtype = next(model.parameters()).dtype
         # shared_prefix: tokens every prompt shares; prefix_tokens: of those, prefilled now (not cached);
         # prefill_tokens: the prompts' other tokens; decode_rows: sequence-steps decoded.
@@ -108,8 +88,8 @@ class Engine:
         results: dict[int, Generation] = {}
         live = [i for i, ids in enumerate(encoded) if ids]
         capacity = max((len(encoded[i]) for i in live), default=0) + config.max_new_tokens
-        batch = min(batch_size or auto_batch_size(self.model, capacity), max(1, len(live)))
-        flusher = _Flusher(on_batch, batch, results)
+        batch = min(fit_batch_size(self.model, capacity, batch_size), max(1, len(live)))
+        flusher = ResultFlusher(on_batch, batch, results)
         for i, ids in enumerate(encoded):
             if not ids:
                 flusher.add(i, Generation(prompts[i][0], "", error="the prompt encodes to no tokens"))
@@ -147,28 +127,47 @@ class Engine:
 
     def _prefill_prefix(self, tokens: list[int]) -> KVStore:
         store = KVStore(*self._layout(1, len(tokens)))
-        self._forward_prefill(store, [(0, 0, tokens)])
+        self._prefill(store, [(0, 0, tokens)])
         self.stats["prefix_tokens"] += len(tokens)
         return store
 
     def _admit(self, seqs, free, active, store, prefix, shared, config, flusher) -> None:
-        """Move pending prompts into free slots with one packed prefill; handle their first token."""
-        chosen, budget = [], PREFILL_TOKENS
-        while seqs and len(chosen) < free:
-            need = len(seqs[0].prompt) - shared
-            if chosen and need > budget:
-                break
-            chosen.append(seqs.popleft())
-            budget -= need
+        """Move up to ``free`` pending prompts into slots, prefill them packed, handle their first token."""
+        chosen = [seqs.popleft() for _ in range(min(free, len(seqs)))]
         rows = list(range(len(active), len(active) + len(chosen)))
         if shared:
             for row in rows:
                 store.copy_row(prefix, 0, row, shared)
         parts = [(row, shared, seq.prompt[shared:]) for row, seq in zip(rows, chosen)]
         self.stats["prefill_tokens"] += sum(len(tokens) for _, _, tokens in parts)
-        logits = self._forward_prefill(store, parts)
+        logits = self._prefill(store, parts)
         active.extend(chosen)
         self._advance(active, rows, logits, store, config, flusher)
+
+    def _prefill(self, store: KVStore, parts: list[tuple[int, int, list[int]]]) -> torch.Tensor:
+        """Prefill (row, start, tokens) parts in packed forwards of at most PREFILL_TOKENS tokens.
+
+        A long part is split into chunks over several forwards (its later chunks
+        attend to the earlier ones' keys in the store); returns the logits after
+        each part's last token.
+        """
+        queue = deque((index, row, start, tokens) for index, (row, start, tokens) in enumerate(parts))
+        logits: list[torch.Tensor | None] = [None] * len(parts)
+        batch, budget = [], PREFILL_TOKENS
+        while queue:
+            index, row, start, tokens = queue.popleft()
+            take = min(len(tokens), budget)
+            batch.append((index, row, start, tokens[:take]))
+            if take < len(tokens):
+                queue.appendleft((index, row, start + take, tokens[take:]))
+            budget -= take
+            if budget == 0 or not queue:
+                out = self._forward_prefill(store, [(row, start, chunk) for _, row, start, chunk in batch])
+                for (index, _, start, chunk), row_logits in zip(batch, out):
+                    if start + len(chunk) == parts[index][1] + len(parts[index][2]):
+                        logits[index] = row_logits
+                batch, budget = [], PREFILL_TOKENS
+        return torch.stack(logits)
 
     def _forward_prefill(self, store: KVStore, parts: list[tuple[int, int, list[int]]]):
         """One packed forward of (row, start, tokens) parts; returns the logits after each part."""
@@ -183,8 +182,7 @@ class Engine:
         positions.extend([0] * pad)
         last = [s.offset + s.length - 1 for s in segments]
         keep = last + [last[-1]] * (gemm_rows(len(last)) - len(last))
-        groups = self.model.config.num_attention_heads // self.geometry[1]
-        with planned(PrefillPlan(store, segments, groups)):
+        with planned(PrefillPlan(store, segments, self.groups)):
             out = self.model(
                 input_ids=torch.tensor([ids]),
                 position_ids=torch.tensor([positions]),
@@ -200,7 +198,7 @@ class Engine:
         positions = torch.zeros((pad, 1), dtype=torch.long)
         ids[:count, 0] = torch.tensor([s.new[-1] for s in active])
         positions[:count, 0] = torch.tensor([s.position for s in active])
-        with planned(DecodePlan(store, positions[:count, 0].clone())):
+        with planned(DecodePlan(store, positions[:count, 0].clone(), self.groups)):
             out = self.model(input_ids=ids, position_ids=positions, use_cache=False, logits_to_keep=1)
         self.stats["decode_steps"] += 1
         self.stats["decode_rows"] += count
@@ -208,7 +206,7 @@ class Engine:
 
     def _advance(self, active, rows, logits, store, config, flusher) -> None:
         """Pick each row's next token, retire finished rows and compact the slots."""
-        tokens = _choose(logits, [active[r] for r in rows], config)
+        tokens = choose_tokens(logits, [active[r].generator for r in rows], config)
         finished = []
         for row, token in zip(rows, tokens):
             if self._push(active[row], token, config):
@@ -243,43 +241,3 @@ class Engine:
         )
 
 
-def _choose(logits: torch.Tensor, seqs: list[_Seq], config: GenerationConfig) -> list[int]:
-    """Greedy argmax, or temperature/top-p sampling from each sequence's own generator."""
-    if config.temperature <= 0:
-        return logits.argmax(dim=-1).tolist()
-    probs = torch.softmax(logits.float() / config.temperature, dim=-1)
-    if config.top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        drop = sorted_probs.cumsum(-1) - sorted_probs > config.top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-    return [int(torch.multinomial(p, 1, generator=s.generator)) for p, s in zip(probs, seqs)]
-
-
-class _Flusher:
-    """Hands finished generations to ``on_batch`` in groups, with each group's share of the time."""
-
-    def __init__(self, on_batch, size: int, results: dict[int, Generation]):
-        self.on_batch, self.size, self.results = on_batch, size, results
-        self.pending: list[tuple[int, Generation]] = []
-        self.since = time.perf_counter()
-
-    def add(self, index: int, generation: Generation) -> None:
-        """Collect one finished generation; flush when a batch-size group is complete."""
-        self.pending.append((index, generation))
-        if len(self.pending) >= self.size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Stamp the pending generations with their share of the elapsed time and hand them over."""
-        if not self.pending:
-            return
-        now = time.perf_counter()
-        share = round((now - self.since) / len(self.pending), 6)
-        group = []
-        for index, gen in self.pending:
-            self.results[index] = replace(gen, latency_s=share)
-            group.append(self.results[index])
-        if self.on_batch is not None:
-            self.on_batch(group)
-        self.pending, self.since = [], now

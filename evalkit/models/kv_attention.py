@@ -57,9 +57,9 @@ class KVStore:
 
     def __init__(self, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, dtype):
         shape = (rows, kv_heads, round_up(capacity), head_dim)
-        # Masked scores are overwritten with -inf, so keys may start as garbage; values may not
-        # (0 * NaN is NaN), so they start as zeros.
-        self.keys = [torch.empty(shape, dtype=dtype) for _ in range(layers)]
+        # Zeros, not garbage: masked keys get a -inf bias added (NaN + -inf is NaN) and masked
+        # values are multiplied by 0 (0 * NaN is NaN).
+        self.keys = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
         self.values = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
         self.rows, self.capacity = rows, shape[2]
 
@@ -80,25 +80,25 @@ class DecodePlan:
 
     store: KVStore
     positions: torch.Tensor  # [active] long
-    span: int = 0  # keys attended (a multiple of ALIGN covering every row)
-    mask: torch.Tensor | None = None
+    groups: int  # query heads per key/value head
 
     def __post_init__(self):
         active = int(self.positions.shape[0])
         self.rows = torch.arange(active)
         self.span = min(self.store.capacity, round_up(int(self.positions.max()) + 1))
-        self.mask = (torch.arange(self.span) > self.positions[:, None]).view(active, 1, 1, 1, self.span)
+        masked = torch.arange(self.span) > self.positions[:, None]
+        self.bias = _bias(masked.unsqueeze(1), self.store.keys[0].shape[1], self.groups)
 
     def attend(self, layer: int, query, key, value, scaling: float):
         """Store this step's keys/values and attend each row over its own prefix."""
-        active = self.rows.shape[0]
+        active, span = self.rows.shape[0], self.span
         keys, values = self.store.keys[layer], self.store.values[layer]
         keys[self.rows, :, self.positions] = key[:active, :, 0]
         values[self.rows, :, self.positions] = value[:active, :, 0]
-        kv_heads, head_dim = keys.shape[1], keys.shape[3]
-        groups = query.shape[1] // kv_heads
-        q = query[:active, :, 0].reshape(active, kv_heads, groups, head_dim)
-        out = _attend(q, keys[:active, :, : self.span], values[:active, :, : self.span], self.mask, scaling)
+        head_dim = keys.shape[3]
+        q = (query[:active, :, 0] * scaling).reshape(-1, self.groups, head_dim)
+        span_keys = keys[:active, :, :span].flatten(0, 1)
+        out = _attend(q, span_keys, values[:active, :, :span].flatten(0, 1), self.bias)
         out = out.reshape(active, 1, -1, head_dim)
         if query.shape[0] > active:  # padding rows: zeros, never read back
             out = torch.cat([out, out.new_zeros((query.shape[0] - active, *out.shape[1:]))])
@@ -131,7 +131,7 @@ class PrefillPlan:
         self.source = (torch.tensor([s.offset for s in segments])[:, None] + clamp).flatten()
         positions = torch.tensor([s.start for s in segments])[:, None] + clamp
         self.span = round_up(max(s.start + s.length for s in segments))
-        self.mask = (torch.arange(self.span) > positions[..., None]).unsqueeze(1).unsqueeze(1)
+        self.bias = _bias(torch.arange(self.span) > positions[..., None], store.keys[0].shape[1], groups)
         self.write_rows = torch.cat([torch.full((s.length,), s.row) for s in segments])
         self.write_positions = torch.cat([torch.arange(s.start, s.start + s.length) for s in segments])
         self.tokens = int(lengths.sum())
@@ -147,10 +147,10 @@ class PrefillPlan:
         heads, count = query.shape[1], len(self.segments)
         keys[self.write_rows, :, self.write_positions] = key[0, :, : self.tokens].transpose(0, 1)
         values[self.write_rows, :, self.write_positions] = value[0, :, : self.tokens].transpose(0, 1)
-        q = query[0][:, self.source].view(heads, count, self.width, head_dim).transpose(0, 1)
-        q = q.reshape(count, kv_heads, -1, head_dim)
-        span_keys, span_values = keys[self.rows, :, : self.span], values[self.rows, :, : self.span]
-        out = _attend(q, span_keys, span_values, self.mask, scaling)
+        q = (query[0][:, self.source] * scaling).view(heads, count, self.width, head_dim).transpose(0, 1)
+        q = q.reshape(count * kv_heads, -1, head_dim)
+        span_keys = keys[self.rows, :, : self.span].flatten(0, 1)
+        out = _attend(q, span_keys, values[self.rows, :, : self.span].flatten(0, 1), self.bias)
         out = out.view(count, heads, self.width, head_dim).transpose(1, 2).reshape(-1, heads, head_dim)
         out = out[self.valid]
         if query.shape[2] > self.tokens:  # padding tokens: zeros, never read back
@@ -158,22 +158,23 @@ class PrefillPlan:
         return out.unsqueeze(0)
 
 
-def _attend(q, keys, values, mask, scaling: float):
+def _bias(masked: torch.Tensor, kv_heads: int, groups: int) -> torch.Tensor:
+    """The 0/-inf bias ``[rows * kv_heads, groups * width, span]`` of a ``[rows, width, span]`` mask."""
+    rows, width, span = masked.shape
+    bias = torch.zeros(masked.shape).masked_fill_(masked, float("-inf"))
+    return bias[:, None, None].expand(rows, kv_heads, groups, width, span).reshape(-1, groups * width, span)
+
+
+def _attend(q, keys, values, bias):
     """Softmax attention whose key axis is reduced in chunks starting at multiples of BLOCK.
 
-    ``q`` [rows, kv, groups * width, d] (query heads of one key/value head, then
-    positions), keys/values [rows, kv, span, d], ``mask`` broadcastable to
-    [rows, kv, groups, width, span] (True = masked).
+    ``q`` [n, m, d] (already scaled; the query heads of one key/value head, then
+    positions), ``keys``/``values`` [n, span, d], ``bias`` [n, m, span].
     """
-    rows, kv, queries, _ = q.shape
-    scores = torch.matmul(q, keys.transpose(-1, -2)) * scaling
-    span = scores.shape[-1]
-    groups_width = scores.view(rows, kv, -1, mask.shape[-2], span)
-    groups_width.masked_fill_(mask, float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
-    out = torch.matmul(probs[..., :BLOCK], values[..., :BLOCK, :])
-    for start in range(BLOCK, span, BLOCK):
-        out += torch.matmul(probs[..., start : start + BLOCK], values[..., start : start + BLOCK, :])
+    probs = torch.softmax(torch.baddbmm(bias, q, keys.transpose(1, 2)), dim=-1)
+    out = torch.bmm(probs[..., :BLOCK], values[:, :BLOCK])
+    for start in range(BLOCK, probs.shape[-1], BLOCK):
+        out += torch.bmm(probs[..., start : start + BLOCK], values[:, start : start + BLOCK])
     return out
 
 

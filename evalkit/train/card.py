@@ -182,7 +182,8 @@ class Meter(TrainerCallback):
 
     def stats(self, state, examples_per_step: int) -> dict:
         """Steps, seconds per step, examples/s and tokens/s of this session's training loop."""
-        evaluating = sum(e.get("eval_runtime", 0.0) for e in state.log_history)
+        evaluating = sum(e.get("eval_runtime", 0.0) for e in state.log_history
+                         if e.get("step", 0) > self.step0)  # this session's validation passes
         seconds = max(1e-9, (self.t1 or time.perf_counter()) - self.t0 - evaluating)
         steps, tokens = state.global_step - self.step0, state.num_input_tokens_seen - self.tokens0
         return {"steps": state.global_step, "session_steps": steps, "train_loop_s": round(seconds, 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -152,9 +153,13 @@ def register(app: typer.Typer) -> None:
         result = run_training(spec, resume=resume, callbacks=[rich_progress()])
         if result.interrupted:
             where = result.last_checkpoint or result.output_dir
+            again = {"--output-dir": output_dir, "--max-steps": max_steps, "--eval-suites": eval_suites,
+                     "--limit": limit, "--budget": budget, "--compare": compare_with,
+                     "--compare-out": compare_out}
+            words = ["evalkit", "train", str(spec_path), "--resume"]
+            words += [w for flag, value in again.items() if value is not None for w in (flag, str(value))]
             err_console.print(f"[yellow]interrupted.[/] The last checkpoint is {where}. Continue with:\n"
-                              f"  evalkit train {spec_path} --resume"
-                              + (f" --output-dir {result.output_dir}" if output_dir is not None else ""))
+                              f"  {shlex.join(words)}", highlight=False, soft_wrap=True)
             sys.exit(130)
         if not result.is_main:
             return

@@ -18,3 +18,14 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 def default_adapter_dir(default_model_dir, tmp_path_factory) -> Path:
     """A small random LoRA adapter for the default model."""
     return make_random_adapter(str(default_model_dir), tmp_path_factory.mktemp("smol-lora"), scale=0.3)
+
+
+@pytest.fixture()
+def single_thread():
+    """Run a test on one intra-op thread: tiny models gain nothing from more, and lose a lot on a busy box."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -17,6 +17,11 @@ def _messages(count: int = 20) -> list[str]:
     return [f"Classify this. What is {i} plus {i * 3}? " + "hello world " * (i % 7) for i in range(count)]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(single_thread):
+    """The tiny model runs on one thread (see the ``single_thread`` fixture)."""
+
+
 def _arm(tiny_model_dir, pool, **spec):
     return load_model(ModelSpec(name="t", base=str(tiny_model_dir), **spec), pool=pool)
 
@@ -90,3 +95,15 @@ def test_empty_prompt_is_an_error_not_a_crash(tiny_model_dir):
     arm = _arm(tiny_model_dir, BasePool(), chat_template="none")
     out = arm.backend.generate([("a", ""), ("b", "hello world")], GenerationConfig(max_new_tokens=3))
     assert out[0].error and out[1].error is None and out[1].new_tokens > 0
+
+
+def test_chunked_prefill_gives_the_same_tokens(tiny_model_dir, monkeypatch):
+    import evalkit.models.engine as engine
+
+    arm = _arm(tiny_model_dir, BasePool(), system_prompt="A long shared system prompt. " * 6)
+    prompts = _prompts(arm, _messages(10))
+    config = GenerationConfig(max_new_tokens=8)
+    whole = _texts(arm, prompts, config, 8)
+    arm.backend._prefixes.clear()
+    monkeypatch.setattr(engine, "PREFILL_TOKENS", 7)  # prefix and prompts split over many forwards
+    assert _texts(arm, prompts, config, 8) == whole

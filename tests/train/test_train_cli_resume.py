@@ -72,3 +72,17 @@ def test_train_resume_curve_and_compare(tiny_train_spec, small_suite, tmp_path):
 def tiny_model_base(spec_path):
     """The base named by a train spec file."""
     return yaml.safe_load(spec_path.read_text())["base"]
+
+
+def test_interrupted_cli_prints_the_resume_command(tiny_train_spec, tmp_path, monkeypatch):
+    from evalkit.train.trainer import TrainResult
+
+    spec_path = tiny_train_spec()
+    checkpoint = tmp_path / "adapter" / "checkpoint-3"
+    monkeypatch.setattr("evalkit.train.trainer.train",
+                        lambda spec, **kw: TrainResult(tmp_path / "adapter", None, None, True, checkpoint))
+    result = CliRunner().invoke(app, ["train", str(spec_path), "--max-steps", "9", "--eval-suites", "a,b"])
+    assert result.exit_code == 130
+    text = " ".join(result.output.split())
+    assert f"The last checkpoint is {checkpoint}" in text
+    assert f"evalkit train {spec_path} --resume --max-steps 9 --eval-suites a,b" in text

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Run every bench script, one after another, and summarise the targets.
+
+Each script runs in its own process with its default settings (``--quick``
+uses smaller workloads), writes its JSON report into ``--out`` (default
+``bench/results``), and prints its own figures and ratios against the
+baseline it measures in the same run. Scripts owned by other parts of the
+project (lm-eval and served throughput, training overhead) run too when
+present; ``--only``/``--skip`` choose.
+
+    .venv/bin/python bench/run_all.py [--quick] [--threads N] [--only generation_throughput ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# name -> (extra args for a full run, extra args for --quick, takes --json/--threads)
+SCRIPTS = {
+    "generation_throughput": ([], ["--n", "32"], True),
+    "compare_cache": ([], ["--limit", "16"], True),
+    "arms_memory": ([], ["--n", "8", "--max-new-tokens", "8"], True),
+    "matmul_peak": (["--with-hf"], ["--n", "16"], True),
+    "lmeval_throughput": ([], [], False),
+    "served_throughput": ([], [], False),
+    "train_overhead": ([], [], False),
+}
+
+
+def summary_line(name: str, report: dict) -> str | None:
+    """The headline figure of one script's JSON report."""
+    if name == "generation_throughput":
+        lm = report["paths"].get("lm-eval HFLM generate_until")
+        if lm:
+            verdict = "met" if lm["engine_speedup"] >= 1.5 else "NOT met"
+            return f"engine {lm['engine_speedup']}x lm-eval's HF backend (target >= 1.5x: {verdict})"
+    verdict = "met" if report.get("met") else "NOT met"
+    if name == "compare_cache":
+        return f"warm compare {report['speedup']}x faster than cold (target >= 20x: {verdict})"
+    if name == "arms_memory":
+        rss = report["3 arms, one load"]["rss_vs_one_arm"]
+        return f"3 arms on one load: {rss}x one arm's peak RSS (target <= 1.2x: {verdict})"
+    if name == "matmul_peak":
+        engine = report["paths"]["evalkit engine"]
+        return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (minutes, not an hour)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every script")
+    parser.add_argument("--only", nargs="*", default=None, choices=sorted(SCRIPTS))
+    parser.add_argument("--skip", nargs="*", default=[], choices=sorted(SCRIPTS))
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines, failed = [], []
+    for name, (full, quick, ours) in SCRIPTS.items():
+        script = HERE / f"{name}.py"
+        if not script.is_file() or name in args.skip or (args.only is not None and name not in args.only):
+            continue
+        command = [sys.executable, str(script), *(quick if args.quick else full)]
+        if ours:
+            command += ["--json", str(out / f"{name}.json")]
+            command += ["--threads", str(args.threads)] if args.threads else []
+        print(f"\n== {name} (load average {os.getloadavg()[0]:.1f}) ==", flush=True)
+        started = time.perf_counter()
+        code = subprocess.run(command, cwd=HERE.parent).returncode
+        print(f"== {name}: exit {code}, {time.perf_counter() - started:.0f}s", flush=True)
+        if code:
+            failed.append(name)
+        elif ours and (out / f"{name}.json").is_file():
+            line = summary_line(name, json.loads((out / f"{name}.json").read_text()))
+            if line:
+                lines.append(f"{name}: {line}")
+    print("\n== summary ==")
+    for line in lines:
+        print(line)
+    for name in failed:
+        print(f"{name}: FAILED")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
