@@ -16,7 +16,7 @@ from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
-from evalkit.runner.store import write_json_atomic
+from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
 from evalkit.suite.loader import load_suite
 
 
@@ -105,8 +105,13 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
         )
         timings[arm.name] = round(time.perf_counter() - t0, 2)
         for suite, result in zip(suites, results):
-            samples = {s.id: s for s in suite.samples}
-            runs[suite.name][arm.name] = load_run_dir(result.out_dir, samples, suite.spec.category_field)
+            samples, category = {s.id: s for s in suite.samples}, suite.spec.category_field
+            if suite.spec.kind == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
+                from evalkit.lmeval.convert import samples_from_generations
+
+                samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))
+                category = "task"
+            runs[suite.name][arm.name] = load_run_dir(result.out_dir, samples, category)
     arm_docs = [
         {
             "name": a.name,
