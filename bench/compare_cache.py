@@ -7,7 +7,7 @@ to a new output folder (nothing to resume) and is served by the cache. The
 tuned arm uses ``--adapter`` if given, else a small random LoRA made with peft.
 Target: warm at least 20x faster than cold.
 
-    .venv/bin/python bench/compare_cache.py [--limit 64] [--adapter DIR]
+    .venv/bin/python bench/compare_cache.py [--suite general-knowledge] [--limit 64] [--adapter DIR]
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def random_adapter(base_dir: str, folder: Path, seed: int = 0, scale: float = 0.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--limit", type=int, default=64, help="support-triage samples per arm")
+    parser.add_argument("--suite", default="general-knowledge")
+    parser.add_argument("--limit", type=int, default=64, help="samples per arm")
     parser.add_argument("--adapter", default=None, help="a trained adapter for the tuned arm")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
@@ -59,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         adapter = args.adapter or str(random_adapter(folder, Path(tmp) / "adapter"))
         specs = [
             ModelSpec(name="base", base=folder),
-            ModelSpec(name="prompted", base=folder, system_prompt="You triage VoltCart support tickets. "
-                      "Answer with a JSON object with category, priority and sentiment."),
+            ModelSpec(name="prompted", base=folder, system_prompt="You are a careful assistant. "
+                      "Answer with just the answer."),
             ModelSpec(name="tuned", base=folder, adapter=adapter),
         ]
-        print(f"3 arms x {args.limit} support-triage samples; {machine()}", flush=True)
+        print(f"3 arms x {args.limit} {args.suite} samples; {machine()}", flush=True)
 
         def run(out: str):
-            return compare(CompareRequest(specs=specs, suites=["support-triage"], out=Path(tmp) / out,
+            return compare(CompareRequest(specs=specs, suites=[args.suite], out=Path(tmp) / out,
                                           limit=args.limit))
 
         cold, cold_s = timed(lambda: run("cold"))
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if speedup >= TARGET else "NOT met"
     print(f"  warm is {speedup}x faster than cold (target >= {TARGET}x: {verdict}); "
           f"identical scores: {same}; cache {stats.entries} entries", flush=True)
-    emit({"machine": machine(), "limit": args.limit, "cold_s": round(cold_s, 2), "warm_s": round(warm_s, 3),
+    emit({"machine": machine(), "suite": args.suite, "limit": args.limit, "cold_s": round(cold_s, 2),
+          "warm_s": round(warm_s, 3),
           "speedup": speedup, "target": TARGET, "met": speedup >= TARGET, "identical_scores": same,
           "cache_entries": stats.entries}, args.json)
     return 0

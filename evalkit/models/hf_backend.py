@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 
 from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
 from evalkit.models.prefix_cache import PrefixCache
-from evalkit.models.prompting import apply_template_policy, render_prompt
+from evalkit.models.prompting import apply_template_policy, render_prompt, template_text
 from evalkit.models.spec import GenerationConfig, ModelSpec
 from evalkit.types import Generation, SampleInput
 
 BatchCallback = Callable[[list[Generation]], None]
+# Tokenizers that render prompts, shared by a process's arms: (base, template setting, template text) -> tok.
+_RENDER_TOKENIZERS: dict[tuple[str, str, str], object] = {}
 
 
 def cut_at_stop(text: str, stops: Iterable[str]) -> tuple[str, bool]:
@@ -40,12 +42,17 @@ class HFBackend:
 
     @property
     def tokenizer(self):
-        """The tokenizer (loaded lazily, cheap compared with the model)."""
+        """The tokenizer for rendering prompts (loaded lazily, once per base and chat template)."""
         if self._tokenizer is None:
-            from evalkit.models.hf_loading import load_tokenizer
+            template = self.spec.chat_template
+            key = (self._base_dir, template, template_text(self._base_dir, template))
+            if key not in _RENDER_TOKENIZERS:
+                from evalkit.models.hf_loading import load_tokenizer
 
-            self._tokenizer = load_tokenizer(self._base_dir)
-            apply_template_policy(self._tokenizer, self.spec.chat_template)
+                tok = load_tokenizer(self._base_dir)
+                apply_template_policy(tok, self.spec.chat_template)
+                _RENDER_TOKENIZERS[key] = tok
+            self._tokenizer = _RENDER_TOKENIZERS[key]
         return self._tokenizer
 
     def loaded(self) -> LoadedBase:
