@@ -194,9 +194,9 @@ def test_pairwise_judge_block_is_rendered_and_escaped(comparison, tmp_path):
 
     suite = comparison["suites"][0]
     arm = next(a["name"] for a in comparison["arms"] if a["role"] == "candidate")
-    suite["pairwise"] = {"judge": {"model": "m"}, "arms": {arm: {
-        "n": 10, "wins": 6, "ties": 3, "losses": 1, "win_rate": 0.6, "win_rate_low": 0.3, "win_rate_high": 0.9,
-        "position_bias_rate": 0.2, "usage": {"calls": 20}}}}
+    summary = {"n": 10, "wins": 6, "ties": 3, "losses": 1, "win_rate": 0.6, "win_rate_low": 0.3,
+               "win_rate_high": 0.9, "position_bias_rate": 0.2, "usage": {"calls": 20}}
+    suite["pairwise"] = {"judge": {"model": "m"}, "arms": {arm: summary}}
     html = render_report(comparison, tmp_path).read_text(encoding="utf-8")
     assert 'id="pairwise"' in html
     assert "60% (30–90%)" in html and "20%" in html
