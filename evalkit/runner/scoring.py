@@ -73,7 +73,8 @@ def summarise(score_rows: list[dict], scorer_keys: list[str]) -> dict[str, dict]
         metrics[key] = {
             "mean": sum(values) / len(values) if values else None,
             "pass_rate": sum(passes) / len(passes) if passes else None,
-            "binary": bool(passes) and len(passes) == len(values),
+            # pass/fail only when every value is 0 or 1; partial credit (2 of 3 JSON fields) is continuous
+            "binary": bool(passes) and len(passes) == len(values) and all(v in (0, 1) for v in values),
             "n": len(values),
             "errors": len(errors),
             "excluded_reason": _error_summary(errors),

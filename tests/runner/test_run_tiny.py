@@ -81,3 +81,15 @@ def test_rescore_never_generates(tiny_spec, small_suite, tmp_path, isolated_home
     [metrics] = rescore(tmp_path / "run")
     assert metrics["metrics"]["exact_match"]["n"] == 12
     assert (tmp_path / "run" / "generations.jsonl").read_bytes() == before
+
+
+def test_partial_credit_metrics_are_not_called_binary():
+    from evalkit.runner.scoring import summarise
+
+    def row(value, passed):
+        return {"scorer": "m", "value": value, "passed": passed, "error": None}
+
+    binary = summarise([row(1.0, True), row(0.0, False)], ["m"])["m"]
+    partial = summarise([row(1.0, True), row(2 / 3, False), row(0.0, False)], ["m"])["m"]
+    assert binary["binary"] is True
+    assert partial["binary"] is False and partial["pass_rate"] == 1 / 3
