@@ -52,6 +52,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
             handle.write(dumps(data, indent=2, default=str) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,6 +70,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
                 handle.write(dumps(row) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
