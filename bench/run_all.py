@@ -3,7 +3,7 @@
 
 Each script runs in its own process with its default settings (``--quick``
 uses smaller workloads), writes its JSON report into ``--out`` (default
-``bench/results``), and prints its own figures and ratios against the
+``runs/bench``), and prints its own figures and ratios against the
 baseline it measures in the same run. Scripts owned by other parts of the
 project (lm-eval and served throughput, training overhead) run too when
 present; ``--only``/``--skip`` choose.
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads for every script")
     parser.add_argument("--only", nargs="*", default=None, choices=sorted(SCRIPTS))
     parser.add_argument("--skip", nargs="*", default=[], choices=sorted(SCRIPTS))
-    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--out", default=str(HERE.parent / "runs" / "bench"), help="JSON reports folder")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
