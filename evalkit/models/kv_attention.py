@@ -9,8 +9,9 @@ token at its own position, nothing shifted by padding) and attends over it.
 Why not SDPA: results must not depend on the batch a sample ran in. On CPU,
 SDPA's flash kernel partitions work by thread count and batch size, and
 BLAS matmuls change their reduction blocking with the matrix shape. Here every
-reduction has a fixed shape per token: query rows are grouped per sample (at
-least ``MIN_QUERY_ROWS`` rows), keys are reduced in chunks that start at fixed
+reduction has a fixed shape per token: query rows are grouped per sample (a
+decode step always has one row per query head, a prefill at least
+``MIN_QUERY_ROWS``), keys are reduced in chunks that start at fixed
 multiples of ``BLOCK`` (a longer span only appends masked keys, i.e. exact
 zeros, to the last chunk or adds all-zero chunks), and the engine pads every
 forward to :func:`gemm_rows` token rows (MKL's kernels for 1-3 rows, and for

@@ -29,3 +29,22 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture()
+def threads_for_load():
+    """Default torch threads, or one when other jobs already keep every core busy.
+
+    Two intra-op threads on an oversubscribed machine spend most of their time
+    waiting for each other at every op (4x the CPU time here), which would turn
+    a one-minute test into ten; results are the same either way.
+    """
+    import os
+
+    import torch
+
+    previous = torch.get_num_threads()
+    if os.getloadavg()[0] >= (os.cpu_count() or 1):
+        torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

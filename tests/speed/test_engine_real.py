@@ -9,9 +9,9 @@ from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import GenerationConfig, ModelSpec
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("threads_for_load")]
 
-CONFIG = GenerationConfig(max_new_tokens=10, stop=["}", "\n\n", "."])
+CONFIG = GenerationConfig(max_new_tokens=8, stop=["}", "\n\n", "."])
 QUESTIONS = [
     "What is 7 times 8?",
     "Name a primary color.",

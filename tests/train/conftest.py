@@ -8,6 +8,17 @@ import pytest
 from train_helpers import chat_rows, write_jsonl, write_spec
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Train on one thread: on a shared 2-core CI machine, two busy-waiting threads per job are far slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture()
 def tiny_train_spec(tmp_path, tiny_model_dir, isolated_home):
     """A factory of train specs for the tiny random Llama (unquantized: its layers are too narrow for nf4)."""
