@@ -29,6 +29,7 @@ SCRIPTS = {
     "arms_memory": ([], ["--n", "8", "--max-new-tokens", "8"], True),
     "matmul_peak": (["--with-hf"], ["--n", "16"], True),
     "lmeval_throughput": ([], [], False),
+    "lmeval_shared_prefix": ([], ["--limit", "25"], False),
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
 }

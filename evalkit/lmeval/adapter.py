@@ -60,23 +60,28 @@ def require_hf(arm: Arm) -> None:
         )
 
 
-def build_hflm(model, tokenizer, batch_size: int):
-    """An ``HFLM`` around a loaded model and tokenizer (no weights are loaded or moved)."""
-    from lm_eval.models.huggingface import HFLM
+def build_hflm(model, tokenizer, batch_size: int, *, share_prefix: bool = False):
+    """An ``HFLM`` around a loaded model and tokenizer (no weights are loaded or moved), without tqdm bars.
+
+    ``share_prefix`` makes it a :class:`~evalkit.lmeval.shared_prefix.SharedPrefixHFLM`.
+    """
+    from evalkit.lmeval.quiet import QuietHFLM
+    from evalkit.lmeval.shared_prefix import SharedPrefixHFLM
 
     with _quiet("lm_eval.models.huggingface"):
-        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        return (SharedPrefixHFLM if share_prefix else QuietHFLM)(pretrained=model, tokenizer=tokenizer,
+                                                                   batch_size=batch_size)
 
 
 @contextlib.contextmanager
-def arm_lm(arm: Arm, batch_size: int) -> Iterator[object]:
+def arm_lm(arm: Arm, batch_size: int, *, share_prefix: bool = False) -> Iterator[object]:
     """Yield an ``HFLM`` for ``arm`` on the shared base, its adapter selected, the base locked."""
     require_hf(arm)
     loaded = arm.backend.loaded()  # type: ignore[attr-defined]
     # The arm's own tokenizer: the shared base's may carry another arm's chat template file.
     tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
     with loaded.lock, loaded.select(arm.spec.adapter):
-        yield build_hflm(loaded.model, tokenizer, batch_size)
+        yield build_hflm(loaded.model, tokenizer, batch_size, share_prefix=share_prefix)
 
 
 @contextlib.contextmanager

@@ -72,8 +72,10 @@ def run_lm_eval_suite(
         if progress:
             progress(previous["n_samples"], previous["n_samples"])
         return RunResult(out, previous, generated=0, cached=0, resumed=previous["n_samples"])
+    from evalkit.lmeval.quiet import quiet_lm_eval  # imports lm-eval's HF backend: only when needed
+
     include = include_dir(suite)
-    with hub_access() as offline:
+    with hub_access() as offline, quiet_lm_eval():
         manager = task_manager(include, cfg.tasks)
         tasks = check_tasks(suite, manager, offline)
         _check_metric(suite, tasks)
@@ -105,7 +107,8 @@ def _evaluate(arm: Arm, suite: Suite, manager, settings) -> dict:
     from lm_eval import simple_evaluate
 
     cfg = suite.spec.lm_eval
-    with arm_lm(arm, cfg.batch_size) as lm:  # type: ignore[union-attr]
+    share = cfg.share_prefix  # type: ignore[union-attr]
+    with arm_lm(arm, cfg.batch_size, share_prefix=share) as lm:  # type: ignore[union-attr]
         results = simple_evaluate(
             model=lm,
             tasks=list(cfg.tasks),  # type: ignore[union-attr]

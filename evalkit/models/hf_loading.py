@@ -133,6 +133,17 @@ def check_adapter_base(adapter_dir: str, base_fingerprint: str, base_name: str, 
         )
 
 
+def silence_bitsandbytes_notice() -> None:
+    """Hide bitsandbytes' import-time note that an optional CPU nf4 kernel (fetched from the Hub) is missing.
+
+    peft imports bitsandbytes, so every adapter arm would print it; it is not an
+    error and evaluation on a full-precision base never runs an nf4 kernel.
+    """
+    import logging
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
 def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
     """Load a PEFT adapter onto the shared base under a stable name."""
     if adapter_path in loaded.adapters:
@@ -142,16 +153,23 @@ def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
         raise ModelError(
             f"adapter {adapter_path!r}: no adapter_config.json there (is it a PEFT adapter dir?)."
         )
+    import warnings
+
+    silence_bitsandbytes_notice()
     from peft import PeftModel
 
     name = f"a{len(loaded.adapters)}"
-    try:
-        if not loaded.adapters and not isinstance(loaded.model, PeftModel):
-            loaded.model = PeftModel.from_pretrained(loaded.model, adapter_path, adapter_name=name)
-        else:
-            loaded.model.load_adapter(adapter_path, adapter_name=name)
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ModelError(f"adapter {adapter_path!r} does not fit this base model: {str(exc)[:400]}") from None
+    with warnings.catch_warnings():
+        # peft asks transformers' deprecated is_gradient_checkpointing; nothing for a user to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        try:
+            if not loaded.adapters and not isinstance(loaded.model, PeftModel):
+                loaded.model = PeftModel.from_pretrained(loaded.model, adapter_path, adapter_name=name)
+            else:
+                loaded.model.load_adapter(adapter_path, adapter_name=name)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"adapter {adapter_path!r} does not fit this base model: "
+                             f"{str(exc)[:400]}") from None
     loaded.model.eval()
     loaded.adapters[adapter_path] = name
 

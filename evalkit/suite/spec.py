@@ -51,6 +51,9 @@ class LmEvalConfig(StrictModel):
     include_path: str | None = None
     batch_size: int = 16
     metric: str = "acc"
+    # Compute a batch's common prompt prefix (system prompt, chat header) once; false = the lm_eval CLI's
+    # numbers to the last digit (see evalkit.lmeval.shared_prefix).
+    share_prefix: bool = True
 
 
 class GenerationOverrides(StrictModel):

@@ -225,11 +225,11 @@ def quiet():
     Also bitsandbytes' import-time note about an optional CPU kernel package,
     which training does not use.
     """
-    import logging
-
     import datasets
 
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    from evalkit.models.hf_loading import silence_bitsandbytes_notice
+
+    silence_bitsandbytes_notice()
     was_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:

@@ -80,6 +80,7 @@ def parity_suite(tmp: Path, name: str) -> Path:
     include = REPO / "suites" / name / spec["lm_eval"]["include_path"]
     spec["lm_eval"]["include_path"] = str(include.resolve())
     spec["lm_eval"]["limit"] = LIMITS[name]
+    spec["lm_eval"]["share_prefix"] = False  # the CLI's numbers to the last digit (see test_shared_prefix)
     folder = tmp / name
     folder.mkdir(parents=True)
     (folder / "suite.yaml").write_text(yaml.safe_dump(spec))
@@ -174,3 +175,22 @@ def test_gk_mc_with_chat_template_equals_the_cli(parity):
     assert all(g["input"].startswith("<|im_start|>") for g in chat["gens"].values())
     print(f"\nparity chat template: gk_mc acc evalkit={chat['metrics']['metrics']['acc']['mean']!r} "
           f"cli={cli['results']['gk_mc']['acc,none']!r}")
+    parity["cli-chat"] = cli
+
+
+def test_gk_mc_shared_prefix_matches_the_cli_to_rounding(parity):
+    """The default share_prefix path (chat header computed once per batch) on the real model."""
+    import dataclasses
+
+    cli = parity.get("cli-chat") or run_cli(parity["model_dir"], parity["tmp"] / "cli-chat", ["gk-mc"],
+                                            REPO / "suites" / "gk-mc", batch_size(parity, "gk-mc"), chat=True)
+    suite = parity["suites"]["gk-mc"]
+    section = suite.spec.lm_eval.model_copy(update={"share_prefix": True})
+    shared_suite = dataclasses.replace(suite, spec=suite.spec.model_copy(update={"lm_eval": section}))
+    out = parity["tmp"] / "runs" / "chat-shared" / "gk-mc"
+    result = run_lm_eval_suite(parity["arms"]["chat"], shared_suite, out)
+    assert result.metrics["metrics"]["acc"]["mean"] == cli["results"]["gk_mc"]["acc,none"]
+    assert result.metrics["metrics"]["acc_norm"]["mean"] == cli["results"]["gk_mc"]["acc_norm,none"]
+    for gen in read_jsonl_tolerant(out / "generations.jsonl"):
+        theirs = [float(r[0]) for r in cli["samples"]["gk_mc"][gen["doc_id"]]["filtered_resps"]]
+        assert gen["loglikelihoods"] == pytest.approx(theirs, abs=1e-4), gen["doc_id"]

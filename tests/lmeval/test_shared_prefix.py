@@ -1,0 +1,94 @@
+"""Shared-prefix log-likelihoods equal plain HFLM's, and really skip the shared work."""
+
+from __future__ import annotations
+
+import pytest
+from lmeval_support import MC_ROWS, write_task_suite
+
+from evalkit.lmeval.adapter import build_hflm
+from evalkit.lmeval.runner import run_lm_eval_suite
+from evalkit.lmeval.shared_prefix import MIN_SHARED_TOKENS, common_prefix_length, first_needed_position
+from evalkit.models.hf_loading import BasePool
+from evalkit.models.loader import load_model
+from evalkit.models.spec import ModelSpec
+from evalkit.runner.store import read_jsonl_tolerant
+
+SYSTEM = ("You answer trivia questions for a pub quiz. Think about the question, then answer with the "
+          "single best choice, spelled exactly as given, without any explanation or extra words.")
+
+
+def _requests(tokenizer, contexts: list[str], continuations: list[str]):
+    out = []
+    for context in contexts:
+        for continuation in continuations:
+            ctx, cont = (tokenizer.encode(text, add_special_tokens=False) for text in (context, continuation))
+            out.append(((context, continuation), ctx, cont))
+    return out
+
+
+def _models(model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return build_hflm(model, tokenizer, 4), build_hflm(model, tokenizer, 4, share_prefix=True), tokenizer
+
+
+def test_helpers_follow_hflm_row_layout():
+    import torch
+
+    rows = torch.tensor([[1, 2, 3, 4, 0], [1, 2, 3, 5, 6], [1, 2, 3, 4, 6]])
+    assert common_prefix_length(rows) == 3
+    assert common_prefix_length(rows[:1]) == 5
+    assert first_needed_position([1, 2, 3], [4, 5], max_length=100) == 2  # row 1 2 3 4; logits of 3, 4
+    assert first_needed_position(list(range(10)), [10, 11], max_length=6) == 4  # truncated from the left
+
+
+def test_scores_equal_plain_hflm_and_skip_the_shared_prefix(tiny_model_dir):
+    plain, shared, tokenizer = _models(tiny_model_dir)
+    contexts = [f"{SYSTEM}\nQuestion: {row['question']}\nAnswer:" for row in MC_ROWS]
+    requests = _requests(tokenizer, contexts, [" Paris", " Mars", " eight", " 100"])
+    expected = plain._loglikelihood_tokens(requests)
+    got = shared._loglikelihood_tokens(requests)
+    assert len(got) == len(expected) == 24
+    assert [g for _, g in got] == [g for _, g in expected]  # same greedy-match flags
+    assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expected], abs=1e-4)
+    system_tokens = len(tokenizer.encode(SYSTEM, add_special_tokens=False))
+    assert system_tokens > MIN_SHARED_TOKENS
+    # every batch of 4 shares at least the system prompt: 3 of 4 rows skip it
+    assert shared.shared_tokens >= 6 * 3 * (system_tokens - 1)
+    assert shared.prefix_cap == 0  # reset after the call
+
+
+def test_never_shares_into_a_continuation(tiny_model_dir):
+    """One context, continuations with a common first token: the shared part stops inside the context."""
+    plain, shared, tokenizer = _models(tiny_model_dir)
+    context = f"{SYSTEM}\nQuestion: Which is the capital of Italy?\nAnswer:"
+    requests = _requests(tokenizer, [context], [" Rome city", " Rome town", " Rome village", " Rome"])
+    expected = plain._loglikelihood_tokens(requests)
+    got = shared._loglikelihood_tokens(requests)
+    assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expected], abs=1e-4)
+    assert [g for _, g in got] == [g for _, g in expected]
+    assert shared.shared_tokens > 0
+
+
+def test_suite_setting_switches_it_and_results_agree(tiny_model_dir, tmp_path, isolated_home):
+    """Through the runner: share_prefix on (the default) and off give the same accuracy and scores."""
+    from evalkit.suite.loader import load_suite
+
+    on = write_task_suite(tmp_path / "on" / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS)
+    off = write_task_suite(tmp_path / "off" / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS,
+                           share_prefix=False)
+    assert load_suite(str(on)).spec.lm_eval.share_prefix is True
+    pool = BasePool()
+    arm = load_model(ModelSpec(base=str(tiny_model_dir), system_prompt=SYSTEM), pool=pool)
+    with_sharing = run_lm_eval_suite(arm, load_suite(str(on)), tmp_path / "run-on")
+    without = run_lm_eval_suite(arm, load_suite(str(off)), tmp_path / "run-off")
+    assert with_sharing.metrics["metrics"]["acc"]["mean"] == without.metrics["metrics"]["acc"]["mean"]
+
+    def lls(name):
+        rows = read_jsonl_tolerant(tmp_path / name / "generations.jsonl")
+        return [ll for g in rows for ll in g["loglikelihoods"]]
+
+    assert lls("run-on") == pytest.approx(lls("run-off"), abs=1e-4)
