@@ -1,11 +1,11 @@
-"""Log-likelihoods that compute a batch's shared prompt prefix once.
+"""Log-likelihoods that compute the requests' shared prompt prefix once.
 
 lm-eval's ``HFLM`` runs every (context, continuation) row through the whole
 model. When every row starts with the same long prefix (a system prompt, a
 chat-template header, few-shot examples), that prefix is recomputed for every
 row: with a 300-token system prompt and 40-token questions, nine tenths of the
-work. :class:`SharedPrefixHFLM` runs the batch's common prefix once on one
-row, repeats its key/value cache across the batch and runs only the rest.
+work. :class:`SharedPrefixHFLM` finds the prefix all rows of a call have in
+common, runs it once, and starts every batch from its key/value cache.
 
 The logits it returns cover the positions after the prefix; lm-eval's own
 "virtual tokens" offset (``ctx_len = inplen + logits_len - padded_len``)
@@ -21,54 +21,75 @@ from __future__ import annotations
 
 from evalkit.lmeval.quiet import QuietHFLM
 
-MIN_SHARED_TOKENS = 16  # below this the saving is smaller than the extra forward call
+MIN_SHARED_TOKENS = 16  # below this the saving is smaller than the bookkeeping
 
 
 class SharedPrefixHFLM(QuietHFLM):
-    """``HFLM`` whose log-likelihood batches compute their common token prefix once (bar-less)."""
+    """``HFLM`` whose log-likelihood rows start from one computed copy of their common token prefix."""
 
-    prefix_cap: int = 0
-    shared_tokens: int = 0  # prefix tokens not recomputed, summed over rows (for run records and tests)
+    shared_tokens: int = 0  # prefix tokens not recomputed, summed over rows (for tests and benchmarks)
+    _prefix: list[int] = []
+    _prefix_kv: list | None = None
 
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs=None):
-        """Score requests as ``HFLM`` does, first bounding how much of each row may be shared."""
-        needed = (first_needed_position(ctx, cont, self.max_length) for _, ctx, cont in requests)
-        self.prefix_cap = min(needed, default=0)
+        """Score requests as ``HFLM`` does, after finding the prefix every row may share."""
+        self._prefix = shareable_prefix([(ctx, cont) for _, ctx, cont in requests], self.max_length)
+        self._prefix_kv = None
         try:
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
         finally:
-            self.prefix_cap = 0
+            self._prefix, self._prefix_kv = [], None
 
     def _model_call(self, inps, attn_mask=None, labels=None):
-        """Logits for ``inps`` from the shared prefix's position on (all positions when nothing is shared)."""
-        if attn_mask is not None or labels is not None or len(inps) < 2:
-            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
-        shared = min(common_prefix_length(inps), self.prefix_cap)
-        if shared < MIN_SHARED_TOKENS:
-            return super()._model_call(inps)
+        """Logits for ``inps`` from the end of the shared prefix on (all positions when nothing is shared)."""
         import torch
 
+        shared = len(self._prefix)
+        plain = attn_mask is not None or labels is not None  # seq2seq: nothing to share
+        if plain or shared < MIN_SHARED_TOKENS or inps.shape[1] <= shared:
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        prefix = torch.tensor(self._prefix, dtype=inps.dtype, device=inps.device)
+        if not bool((inps[:, :shared] == prefix).all()):
+            return super()._model_call(inps)
+        from transformers import DynamicCache
+
         with torch.no_grad():
-            prefix = self.model(input_ids=inps[:1, :shared], use_cache=True)
-            cache = prefix.past_key_values
-            cache.batch_repeat_interleave(len(inps))
+            if self._prefix_kv is None:
+                cache = self.model(input_ids=prefix[None], use_cache=True).past_key_values
+                self._prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
+                self.shared_tokens -= shared  # the one row that does compute it
+            rows = len(inps)
+            cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                                                 for k, v in self._prefix_kv],
+                                 config=getattr(self.model, "config", None))
             logits = self.model(input_ids=inps[:, shared:], past_key_values=cache, use_cache=True).logits
-        self.shared_tokens += shared * (len(inps) - 1)
+        self.shared_tokens += shared * rows
         return logits
 
 
-def first_needed_position(context: list[int], continuation: list[int], max_length: int) -> int:
-    """The first input position whose logits score ``continuation``, as ``HFLM`` builds the row.
+def shareable_prefix(pairs: list[tuple[list[int], list[int]]], max_length: int) -> list[int]:
+    """The leading tokens all ``HFLM`` rows of these (context, continuation) pairs share before scored logits.
 
     ``HFLM`` feeds ``(context + continuation)[-(max_length + 1):][:-1]`` and
-    reads the logits of its last ``len(continuation)`` positions.
+    reads the logits of its last ``len(continuation)`` positions, so the
+    prefix stops at the first of those positions over all rows.
     """
+    if not pairs:
+        return []
+    rows = [(ctx + cont)[-(max_length + 1):][:-1] for ctx, cont in pairs]
+    limit = min(first_needed_position(ctx, cont, max_length) for ctx, cont in pairs)
+    first = rows[0]
+    length = min(limit, len(first))
+    for row in rows[1:]:
+        length = min(length, len(row))
+        for i in range(length):
+            if row[i] != first[i]:
+                length = i
+                break
+    return first[:length]
+
+
+def first_needed_position(context: list[int], continuation: list[int], max_length: int) -> int:
+    """The first input position whose logits score ``continuation``, as ``HFLM`` builds the row."""
     row_length = len((context + continuation)[-(max_length + 1):][:-1])
     return max(0, row_length - len(continuation))
-
-
-def common_prefix_length(rows) -> int:
-    """How many leading tokens every row of a [batch, length] tensor has in common."""
-    same = (rows == rows[:1]).all(dim=0)
-    differing = (~same).nonzero()
-    return int(differing[0]) if len(differing) else rows.shape[1]

@@ -7,7 +7,7 @@ from lmeval_support import MC_ROWS, write_task_suite
 
 from evalkit.lmeval.adapter import build_hflm
 from evalkit.lmeval.runner import run_lm_eval_suite
-from evalkit.lmeval.shared_prefix import MIN_SHARED_TOKENS, common_prefix_length, first_needed_position
+from evalkit.lmeval.shared_prefix import MIN_SHARED_TOKENS, first_needed_position, shareable_prefix
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec
@@ -36,13 +36,14 @@ def _models(model_dir):
 
 
 def test_helpers_follow_hflm_row_layout():
-    import torch
-
-    rows = torch.tensor([[1, 2, 3, 4, 0], [1, 2, 3, 5, 6], [1, 2, 3, 4, 6]])
-    assert common_prefix_length(rows) == 3
-    assert common_prefix_length(rows[:1]) == 5
     assert first_needed_position([1, 2, 3], [4, 5], max_length=100) == 2  # row 1 2 3 4; logits of 3, 4
     assert first_needed_position(list(range(10)), [10, 11], max_length=6) == 4  # truncated from the left
+    assert shareable_prefix([([1, 2, 3, 4], [9]), ([1, 2, 3, 5, 6], [7])], 100) == [1, 2, 3]
+    # one context, continuations sharing a first token: never past the last context token
+    assert shareable_prefix([([1, 2, 3], [4, 5]), ([1, 2, 3], [4, 6])], 100) == [1, 2]
+    assert shareable_prefix([([1, 2, 3], [4])], 100) == [1, 2]  # the logits at token 3 score 4
+    assert shareable_prefix([([1, 2, 3], [4]), ([2, 2, 3], [4])], 100) == []
+    assert shareable_prefix([], 100) == []
 
 
 def test_scores_equal_plain_hflm_and_skip_the_shared_prefix(tiny_model_dir):
@@ -56,9 +57,9 @@ def test_scores_equal_plain_hflm_and_skip_the_shared_prefix(tiny_model_dir):
     assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expected], abs=1e-4)
     system_tokens = len(tokenizer.encode(SYSTEM, add_special_tokens=False))
     assert system_tokens > MIN_SHARED_TOKENS
-    # every batch of 4 shares at least the system prompt: 3 of 4 rows skip it
-    assert shared.shared_tokens >= 6 * 3 * (system_tokens - 1)
-    assert shared.prefix_cap == 0  # reset after the call
+    # the system prompt is computed once for all 24 rows
+    assert shared.shared_tokens >= 23 * (system_tokens - 1)
+    assert shared._prefix == [] and shared._prefix_kv is None  # nothing kept after the call
 
 
 def test_never_shares_into_a_continuation(tiny_model_dir):
