@@ -7,7 +7,7 @@ Runs the same commands a user would type, so the demo shows the product as it is
     evalkit compare examples/base.yaml examples/prompt_only.yaml <adapter>/tuned.yaml \
         --gate examples/gate.yaml --out reports/demo
 
-``--quick`` trains 8 steps instead of 16 and compares on the first 40 samples of
+``--quick`` trains 6 steps instead of 16 and compares on the first 40 samples of
 support-triage, general-knowledge and gk-mc only.
 The exit code is the gate's (0 pass, 1 fail, 2 input error).
 """
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK_STEPS = 8
+QUICK_STEPS = 6
 QUICK_LIMIT = 40
 SUITES = ["support-triage", "general-knowledge", "ifeval-lite", "gk-mc", "support-replies"]
 QUICK_SUITES = ["support-triage", "general-knowledge", "gk-mc"]

@@ -61,7 +61,11 @@ def find_suite_dir(name_or_path: str, search: list[Path] | None = None) -> Path:
 
 
 def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bool = True) -> Suite:
-    """Load and validate a suite; ``limit`` keeps the first N samples (in file order)."""
+    """Load and validate a suite; ``limit`` keeps the first N samples (in file order).
+
+    For an lm-eval suite the limit becomes lm-eval's (the first N documents of
+    each task), the smaller one when the suite sets its own.
+    """
     from evalkit.scorers.registry import build_scorer
 
     if limit is not None and limit < 1:
@@ -70,6 +74,10 @@ def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bo
     spec_path = folder / "suite.yaml"
     spec = load_config(SuiteSpec, spec_path)
     if spec.kind == "lm-eval":
+        if limit is not None and spec.lm_eval is not None:
+            own = spec.lm_eval.limit
+            section = spec.lm_eval.model_copy(update={"limit": limit if own is None else min(own, limit)})
+            spec = spec.model_copy(update={"lm_eval": section})
         return Suite(spec=spec, folder=folder, samples=[])
     rows, data_hash, source = _read_rows(spec, folder)
     samples = _rows_to_samples(rows, spec, source)

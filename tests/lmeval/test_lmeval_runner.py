@@ -188,3 +188,17 @@ def test_each_arm_uses_its_own_chat_template_on_a_shared_base(tiny_model_dir, ge
              for name in ("custom", "auto")}
     assert first["custom"].startswith("[user] Q: What is 0 plus 0?")
     assert first["auto"].startswith("<|im_start|>user\nQ: What is 0 plus 0?")
+
+
+def test_limit_applies_to_lm_eval_suites(tiny_model_dir, tmp_path, isolated_home):
+    """`--limit N` runs the first N documents (the smaller one when the suite sets its own)."""
+    plain = write_task_suite(tmp_path / "a" / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS)
+    own = write_task_suite(tmp_path / "b" / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS, limit=2)
+    assert load_suite(str(plain), limit=4).spec.lm_eval.limit == 4
+    assert load_suite(str(own), limit=4).spec.lm_eval.limit == 2
+    assert load_suite(str(plain)).spec.lm_eval.limit is None
+    limited = load_suite(str(plain), limit=3)
+    assert lm_eval_signature(limited) != lm_eval_signature(load_suite(str(plain)))  # resume tells them apart
+    run_lm_eval_suite(_arm(tiny_model_dir), limited, tmp_path / "run")
+    gens = read_jsonl_tolerant(tmp_path / "run" / "generations.jsonl")
+    assert [g["sample_id"] for g in gens] == ["tiny_mc-fr", "tiny_mc-sp", "tiny_mc-rp"]
