@@ -71,7 +71,8 @@ def render_markdown_summary(comparison: dict[str, Any]) -> str:
     lines += _verdict_table(comparison, reference)
 
     skipped = [s for s in comparison.get("suites") or [] if s.get("skipped")]
-    notices = list((comparison.get("metadata") or {}).get("notices") or [])
+    said = {f"{s.get('name')}: {s.get('skipped')}" for s in skipped}  # a skip's notice is already listed
+    notices = [n for n in (comparison.get("metadata") or {}).get("notices") or [] if n not in said]
     if skipped or notices:
         lines += ["**Notices**", ""]
         lines += [f"- ⚠️ {md(s.get('name'))} skipped: {md(s.get('skipped'))}" for s in skipped]

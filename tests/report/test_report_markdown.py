@@ -45,6 +45,15 @@ def test_skipped_suite_listed(comparison: dict) -> None:
     assert "- ⚠️ helpfulness skipped: judge not run" in render_markdown_summary(comparison)
 
 
+def test_a_skips_notice_is_not_listed_twice(comparison: dict) -> None:
+    reason = "judge not run: ANTHROPIC_API_KEY is not set"
+    comparison["suites"][2]["skipped"] = reason
+    comparison.setdefault("metadata", {})["notices"] = [f"helpfulness: {reason}", "another notice"]
+    text = render_markdown_summary(comparison)
+    assert text.count("ANTHROPIC\\_API\\_KEY") == 1
+    assert "- ⚠️ another notice" in text
+
+
 def test_hostile_strings_are_inert(comparison: dict) -> None:
     comparison["suites"][0]["name"] = "a|b <script>alert(1)</script>\nnext *bold* [x](javascript:1)"
     text = render_markdown_summary(comparison)
