@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,22 +18,31 @@ MODEL_SPECS = ["base.yaml", "prompt_only.yaml", "tuned.yaml", "nightly.yaml", "s
                "served/tuned.yaml"]
 
 
+@pytest.fixture()
+def examples(tmp_path) -> Path:
+    """A copy of examples/ beside a runs/demo-adapter folder, as after `make demo` (specs check it)."""
+    copy = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, copy)
+    (tmp_path / "runs" / "demo-adapter").mkdir(parents=True)
+    return copy
+
+
 @pytest.mark.parametrize("name", MODEL_SPECS)
-def test_model_specs_validate_and_name_shipped_suites(name):
-    spec = load_model_spec(EXAMPLES / name)
+def test_model_specs_validate_and_name_shipped_suites(examples, name):
+    spec = load_model_spec(examples / name)
     for suite in spec.suites:
         assert (find_suite_dir(suite) / "suite.yaml").is_file(), suite
 
 
-def test_arms_of_the_demo_differ_only_where_intended():
+def test_arms_of_the_demo_differ_only_where_intended(examples):
     names = ("base.yaml", "prompt_only.yaml", "tuned.yaml")
-    base, prompt, tuned = (load_model_spec(EXAMPLES / n) for n in names)
+    base, prompt, tuned = (load_model_spec(examples / n) for n in names)
     assert base.base == prompt.base == tuned.base
     assert base.chat_template == prompt.chat_template == tuned.chat_template
     assert base.generation == prompt.generation == tuned.generation
     assert base.system_prompt is None and tuned.system_prompt is None and prompt.system_prompt
     assert base.adapter is None and prompt.adapter is None
-    assert Path(tuned.adapter).resolve() == (EXAMPLES.parent / "runs" / "demo-adapter").resolve()
+    assert Path(tuned.adapter).resolve() == (examples.parent / "runs" / "demo-adapter").resolve()
 
 
 def test_train_spec_and_gates_validate():
