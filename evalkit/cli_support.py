@@ -21,8 +21,22 @@ from rich.progress import (
 
 from evalkit.errors import EvalkitError
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+LOG_WIDTH = 140  # columns when output goes to a file or CI log and COLUMNS is not set
+
+
+def _console(stderr: bool) -> Console:
+    """A rich console; piped or logged output (CI) gets LOG_WIDTH columns instead of rich's 80.
+
+    At 80 columns the verdict table of a three-arm comparison truncates the arm
+    names and wraps every verdict over several lines.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty())
+    return Console(stderr=stderr, width=LOG_WIDTH if piped and not os.environ.get("COLUMNS") else None)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 _DEBUG = {"on": bool(os.environ.get("EVALKIT_DEBUG"))}
 
 
