@@ -14,17 +14,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from evalkit_testing import torch_threads  # noqa: E402
 from relkit import FakeServer  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture()

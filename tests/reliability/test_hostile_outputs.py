@@ -10,9 +10,9 @@ so ``json.loads`` returns the very string the model produced.
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
+from evalkit_testing import CHARS_METRIC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relkit import FakeServer, invoke, scripted_arm, write_jsonl, write_yaml
@@ -152,22 +152,6 @@ def test_hostile_outputs_from_a_served_model_end_to_end(tmp_path, isolated_home)
 
 # ----- fuzzing every registered scorer and the report renderer -----
 
-METRIC = textwrap.dedent(
-    """
-    import datasets
-    import evaluate
-
-
-    class Chars(evaluate.Metric):
-        def _info(self):
-            return evaluate.MetricInfo(description="", citation="", inputs_description="",
-                                       features=datasets.Features({"predictions": datasets.Value("string"),
-                                                                   "references": datasets.Value("string")}))
-
-        def _compute(self, predictions, references):
-            return {"chars": len(predictions[0])}
-    """
-)
 IFEVAL = {"instruction_id_list": ["detectable_format:json_format"], "kwargs": [{}]}
 
 
@@ -212,7 +196,7 @@ def every_scorer(tmp_path_factory):
     server = FakeServer(chat=_judge_reply)
     suite_dir = tmp_path_factory.mktemp("fuzz-suite")
     (suite_dir / "chars").mkdir()
-    (suite_dir / "chars" / "chars.py").write_text(METRIC)
+    (suite_dir / "chars" / "chars.py").write_text(CHARS_METRIC)
     table = _minimal_options(server.url)
     built = {}
     for name, (options, target, metadata) in table.items():

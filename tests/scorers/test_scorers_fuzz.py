@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from evalkit_testing import CHARS_METRIC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evalkit.scorers.builtin import BUILTIN_SCORERS
 from evalkit.scorers.registry import build_scorer, scorer_names
 from evalkit.types import Generation, Sample, Score
-
-METRIC = textwrap.dedent(
-    """
-    import datasets
-    import evaluate
-
-
-    class Chars(evaluate.Metric):
-        def _info(self):
-            return evaluate.MetricInfo(description="", citation="", inputs_description="",
-                                       features=datasets.Features({"predictions": datasets.Value("string"),
-                                                                   "references": datasets.Value("string")}))
-
-        def _compute(self, predictions, references):
-            return {"chars": len(predictions[0])}
-    """
-)
 
 IFEVAL_META = {
     "instruction_id_list": [
@@ -129,7 +111,7 @@ def scorers(tmp_path_factory):
     """Every built-in scorer, built with options that exercise its extraction paths."""
     suite = tmp_path_factory.mktemp("fuzz_suite")
     (suite / "chars").mkdir()
-    (suite / "chars" / "chars.py").write_text(METRIC)
+    (suite / "chars" / "chars.py").write_text(CHARS_METRIC)
     built = {}
     for name, options, target, metadata in CASES:
         fn = build_scorer(name, options, suite_dir=suite)

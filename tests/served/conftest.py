@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from evalkit_testing import torch_threads
 from fake_openai import FakeOpenAIServer
 from serve_fixture import TransformersServe
 
@@ -76,9 +77,5 @@ def served_model(default_model_dir: Path, tmp_path_factory):
 @pytest.fixture()
 def one_torch_thread():
     """Run the in-process model on one thread for the test (restored afterwards)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield

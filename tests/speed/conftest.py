@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from evalkit_testing import torch_threads
 from speed_helpers import make_random_adapter
 
 
@@ -23,12 +24,8 @@ def default_adapter_dir(default_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture()
 def single_thread():
     """Run a test on one intra-op thread: tiny models gain nothing from more, and lose a lot on a busy box."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture()
@@ -41,10 +38,5 @@ def threads_for_load():
     """
     import os
 
-    import torch
-
-    previous = torch.get_num_threads()
-    if os.getloadavg()[0] >= (os.cpu_count() or 1):
-        torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1 if os.getloadavg()[0] >= (os.cpu_count() or 1) else None):
+        yield

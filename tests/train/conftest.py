@@ -5,18 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from evalkit_testing import torch_threads
 from train_helpers import chat_rows, write_jsonl, write_spec
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Train on one thread: on a shared 2-core CI machine, two busy-waiting threads per job are far slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture()
