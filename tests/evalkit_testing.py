@@ -41,3 +41,27 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def make_random_lora(base_dir, out, *, seed: int = 0, rank: int = 8, alpha: int | None = None,
+                     scale: float = 1.0):
+    """Save a LoRA adapter on q_proj/v_proj with random non-zero weights (so it changes outputs).
+
+    ``scale`` multiplies lora_B: small values nudge the outputs, large ones change them a lot.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=["q_proj", "v_proj"],
+                        init_lora_weights=False)
+    peft_model = get_peft_model(model, config)
+    if scale != 1.0:
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_B" in name:
+                    param.mul_(scale)
+    peft_model.save_pretrained(out)
+    return out

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
+from evalkit_testing import make_random_lora
 
 LOADER = '''
 from pathlib import Path
@@ -66,12 +67,4 @@ def write_task_suite(folder: Path, name: str, output: str, rows: list[dict], **l
 
 def make_lora(base_dir: Path, out: Path, seed: int = 0, rank: int = 8) -> Path:
     """Save a randomly initialised LoRA adapter (non-zero, so it changes outputs) for ``base_dir``."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(out)
-    return out
+    return make_random_lora(base_dir, out, seed=seed, rank=rank)

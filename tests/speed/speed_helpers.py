@@ -5,25 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evalkit_testing import make_random_lora
+
 TRIAGE = Path(__file__).resolve().parents[2] / "suites" / "support-triage"
 
 
 def make_random_adapter(base_dir: str, folder: Path, seed: int = 0, scale: float = 0.05) -> Path:
-    """Save a LoRA adapter with small random weights (so it changes outputs without wrecking them)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_dir)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.mul_(scale)
-    peft_model.save_pretrained(folder)
-    return folder
+    """Save a rank-4 LoRA adapter with small random weights (so it changes outputs without wrecking them)."""
+    return make_random_lora(base_dir, folder, seed=seed, rank=4, alpha=8, scale=scale)
 
 
 def triage_inputs(count: int) -> list[str]:
