@@ -121,7 +121,9 @@ def compare_runs_with_baseline(
     for run_dir in run_dirs:
         header = read_json(Path(run_dir) / "run.json", "run header")
         suite = load_suite(header.get("suite_dir") or header["suite"]["name"])
-        run = load_run_dir(run_dir, {s.id: s for s in suite.samples}, suite.spec.category_field)
+        run = load_run_dir(
+            run_dir, {s.id: s for s in suite.samples}, suite.spec.category_field, suite.spec.cluster_field
+        )
         current[run.suite["name"]] = run
         arm = run.arm
     reference = baseline_runs(doc, current, allow_mismatch=allow_mismatch, source=str(baseline))

@@ -111,7 +111,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
 
                 samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))
                 category = "task"
-            runs[suite.name][arm.name] = load_run_dir(result.out_dir, samples, category)
+            runs[suite.name][arm.name] = load_run_dir(
+                result.out_dir, samples, category, suite.spec.cluster_field
+            )
     arm_docs = [
         {
             "name": a.name,

@@ -18,6 +18,7 @@ class SampleResult:
     error: str | None = None
     text: str | None = None
     judge: dict | None = None
+    draws: list[float] | None = None  # per-draw values when drawn k > 1 times; value = their mean
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RunData:
     metrics: dict
     samples: dict[str, SampleResult]
     inputs: dict[str, dict] = field(default_factory=dict)  # sample id -> {input, target, category}
+    clusters: dict[str, str] = field(default_factory=dict)  # sample id -> cluster id (suite's cluster_field)
     source: str = ""
 
     @property
@@ -43,7 +45,10 @@ class RunData:
 
 
 def load_run_dir(
-    out: str | Path, samples_by_id: dict | None = None, category_field: str | None = None
+    out: str | Path,
+    samples_by_id: dict | None = None,
+    category_field: str | None = None,
+    cluster_field: str | None = None,
 ) -> RunData:
     """Read a finished run directory (metrics, scores, generations)."""
     out = Path(out)
@@ -72,11 +77,17 @@ def load_run_dir(
             "target": sample.target,
             "category": str(sample.metadata.get(category_field, "")) if category_field else "",
         }
+    clusters = {}
+    if cluster_field:
+        for sample_id, sample in (samples_by_id or {}).items():
+            value = sample.metadata.get(cluster_field)
+            clusters[sample_id] = f"{cluster_field}={value}" if value is not None else f"sample={sample_id}"
     return RunData(
         suite=header["suite"],
         arm=header["arm"],
         metrics=metrics,
         samples=results,
         inputs=inputs,
+        clusters=clusters,
         source=str(out),
     )

@@ -78,6 +78,11 @@ class SuiteSpec(StrictModel):
     scorers: list[ScorerConfig] = Field(default_factory=list)
     metric: str | None = None
     category_field: str | None = None
+    # Metadata key that samples share (template, passage, source document, conversation): paired
+    # inference resamples and permutes whole clusters. None: every sample is its own cluster.
+    cluster_field: str | None = None
+    # Seeded draws per item at temperature > 0; arms are paired on each item's mean over its draws.
+    samples_per_item: int | None = Field(None, ge=1, le=64)
     lm_eval: LmEvalConfig | None = None
     provenance: str | None = None
 
