@@ -6,9 +6,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from evalkit.compare.paired import PairedStats, analyse_pairs, decide, prepare_pairs, variance_doc
 from evalkit.compare.rundata import RunData
-from evalkit.compare.stats import bootstrap_mean_ci, compare_paired, holm_correction, ratio_ci
-from evalkit.compare.verdicts import forgetting_verdict, power_note, prompt_only_conclusion, suite_verdict
+from evalkit.compare.share import prompt_share
+from evalkit.compare.stats import bootstrap_mean_ci, holm_correction
+from evalkit.compare.verdicts import forgetting_verdict, prompt_only_conclusion
 from evalkit.errors import EvalkitError
 from evalkit.suite.spec import FORGETTING_KINDS
 from evalkit.types import SCHEMA_VERSION
@@ -44,8 +46,11 @@ def build_comparison(
     options = options or CompareOptions()
     reference = arms[0]["name"]
     candidates = [a["name"] for a in arms[1:]]
-    suites = [_suite_block(suite, by_arm, reference, candidates, options) for suite, by_arm in runs.items()]
-    _apply_holm(suites, candidates, options)
+    pending: list[tuple[dict, PairedStats]] = []
+    suites = [
+        _suite_block(suite, by_arm, reference, candidates, options, pending) for suite, by_arm in runs.items()
+    ]
+    _apply_holm(pending, options)
     notices = list(notices or []) + exclusion_notices(suites)
     forgetting = [
         forgetting_verdict(
@@ -120,7 +125,12 @@ def _values(run: RunData, ids: list[str]) -> list[float | None]:
 
 
 def _suite_block(
-    suite: str, by_arm: dict[str, RunData], reference: str, candidates: list[str], options: CompareOptions
+    suite: str,
+    by_arm: dict[str, RunData],
+    reference: str,
+    candidates: list[str],
+    options: CompareOptions,
+    pending: list,
 ) -> dict:
     ref = by_arm[reference]
     for arm in candidates:
@@ -150,50 +160,40 @@ def _suite_block(
             "excluded_reason": run.metrics["metrics"][run.primary].get("excluded_reason"),
         }
     deltas = []
+    clusters = _clusters(by_arm)
     for arm in candidates:
         ids = aligned(ref, by_arm[arm], suite)
-        a, b = _values(ref, ids), _values(by_arm[arm], ids)
-        if not any(x is not None and y is not None for x, y in zip(a, b)):
+        a, b = _item_scores(ref, ids), _item_scores(by_arm[arm], ids)
+        if not any(a[i] is not None and b[i] is not None for i in ids):
             continue
-        res = compare_paired(
-            a,
-            b,
-            binary=binary,
-            confidence=options.confidence,
-            n_resamples=options.n_resamples,
-            seed=options.seed,
-        )
-        pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-        discordant = sum(1 for x, y in pairs if x != y) / len(pairs)
-        sd = _sd([y - x for x, y in pairs])
-        note, needed = power_note(
-            res.n,
-            res.mde,
-            options.min_effect,
-            binary=binary,
-            discordant_rate=discordant,
-            sd_diff=sd,
-            alpha=1 - options.confidence,
-        )
-        deltas.append(
-            {
-                "arm": arm,
-                "delta": res.delta,
-                "low": res.ci_low,
-                "high": res.ci_high,
-                "p_value": res.p_value,
-                "p_holm": None,
-                "test": res.test,
-                "mde": _finite(res.mde),
-                "required_n_for_min_effect": needed,
-                "power_note": note,
-                "verdict": None,
-                "n": res.n,
-                "n_excluded": res.n_excluded,
-                "fail_to_pass": res.b01,
-                "pass_to_fail": res.b10,
-            }
-        )
+        data = prepare_pairs(a, b, clusters=clusters, binary=binary and not _has_draws(a, b))
+        stats = analyse_pairs(data, confidence=options.confidence, seed=options.seed)
+        entry = {
+            "arm": arm,
+            "delta": stats.delta,
+            "low": stats.ci_low,
+            "high": stats.ci_high,
+            "p_value": stats.p_value,
+            "p_holm": None,
+            "test": stats.test,
+            "interval": stats.interval,
+            "mde": None,
+            "required_n_for_min_effect": None,
+            "power_note": "",
+            "agreement": None,
+            "verdict": None,
+            "n": stats.n,
+            "n_excluded": stats.n_excluded,
+            "n_clusters": stats.n_clusters,
+            "icc": stats.icc,
+            "design_effect": stats.design_effect,
+            "sampling_variance_share": stats.sampling_variance_share,
+            "fail_to_pass": stats.fail_to_pass,
+            "pass_to_fail": stats.pass_to_fail,
+            "variance": variance_doc(stats),
+        }
+        deltas.append(entry)
+        pending.append((entry, stats))
     others = {arm: {k: v["mean"] for k, v in run.metrics["metrics"].items()} for arm, run in by_arm.items()}
     return {
         "name": suite,
@@ -205,24 +205,28 @@ def _suite_block(
         "scores": scores,
         "deltas": deltas,
         "other_metrics": others,
+        "secondary": _secondary(by_arm, reference, candidates, ref.primary, clusters, options),
+        "n_clusters": len(set(clusters.values())) if clusters else None,
+        "cluster_field": next(iter(clusters.values())).split("=")[0] if clusters else None,
         "skipped": None,
     }
 
 
-def _apply_holm(suites: list[dict], candidates: list[str], options: CompareOptions) -> None:
-    for arm in candidates:
-        entries = [d for s in suites for d in s["deltas"] if d["arm"] == arm]
-        adjusted = holm_correction([d["p_value"] for d in entries]) if entries else []
-        for d, p in zip(entries, adjusted):
-            d["p_holm"] = p
-            d["verdict"] = suite_verdict(
-                d["delta"],
-                d["low"],
-                d["high"],
-                p,
-                alpha=1 - options.confidence,
-                min_effect=options.min_effect,
-            )
+def _apply_holm(pending: list[tuple[dict, PairedStats]], options: CompareOptions) -> None:
+    """Holm across every candidate x suite test of the comparison (one family), then the verdicts."""
+    adjusted = holm_correction([stats.p_value for _, stats in pending]) if pending else []
+    for (entry, stats), p in zip(pending, adjusted):
+        result = decide(stats, p_adjusted=p, alpha=1 - options.confidence, min_effect=options.min_effect,
+                        family_size=len(pending))
+        entry.update(
+            p_holm=p,
+            verdict=result.verdict,
+            mde=_finite(result.mde),
+            required_n_for_min_effect=result.needed_n,
+            power_note=result.power_note,
+            agreement=result.agreement,
+            holm_family=len(pending),
+        )
 
 
 def _delta_entry(suite: dict, arm: str) -> dict | None:
@@ -248,27 +252,29 @@ def _prompt_only(
         for p in prompts:
             for t in tuned:
                 ids = aligned(ref, by_arm[t], suite)
-                r = ratio_ci(
-                    _values(ref, ids),
-                    _values(by_arm[p], ids),
-                    _values(by_arm[t], ids),
+                r = prompt_share(
+                    _item_means(ref, ids),
+                    _item_means(by_arm[p], ids),
+                    _item_means(by_arm[t], ids),
+                    clusters=_clusters(by_arm),
                     confidence=options.confidence,
-                    n_resamples=options.n_resamples,
-                    seed=options.seed,
                 )
                 out.append(
                     {
                         "suite": suite,
                         "prompt_arm": p,
                         "tuned_arm": t,
+                        "method": "fieller",
                         "defined": r.defined,
-                        "ratio": _finite(r.ratio),
-                        "low": _finite(r.low),
-                        "high": _finite(r.high),
+                        "ratio": r.share,
+                        "low": r.low,
+                        "high": r.high,
                         "gain_tuned": r.gain_tuned,
                         "gain_prompt": r.gain_prompt,
+                        "n": r.n,
+                        "n_clusters": r.n_clusters,
+                        "needed_n": r.needed_n,
                         "reason": r.reason,
-                        "dropped_resamples": r.n_dropped_resamples,
                         "conclusion": prompt_only_conclusion(suite, r),
                     }
                 )
@@ -332,11 +338,50 @@ def _sample_rows(by_arm: dict[str, RunData]) -> list[dict]:
     return rows
 
 
-def _sd(diffs: list[float]) -> float | None:
-    if len(diffs) < 2:
-        return None
-    mean = sum(diffs) / len(diffs)
-    return math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+def _item_scores(run: RunData, ids: list[str]) -> dict[str, float | list[float] | None]:
+    """Sample id -> score, or the list of its draws' scores when it was drawn more than once."""
+    out: dict[str, float | list[float] | None] = {}
+    for sid, value in zip(ids, _values(run, ids)):
+        draws = run.samples[sid].draws
+        out[sid] = list(draws) if value is not None and draws and len(draws) > 1 else value
+    return out
+
+
+def _item_means(run: RunData, ids: list[str]) -> dict[str, float | None]:
+    return dict(zip(ids, _values(run, ids)))
+
+
+def _has_draws(*arms: dict) -> bool:
+    return any(isinstance(v, list) for arm in arms for v in arm.values())
+
+
+def _clusters(by_arm: dict[str, RunData]) -> dict[str, str]:
+    """Sample id -> cluster id from whichever arm's run knows the suite's clusters (baselines may not)."""
+    return next((run.clusters for run in by_arm.values() if run.clusters), {})
+
+
+def _secondary(
+    by_arm: dict[str, RunData], reference: str, candidates: list[str], primary: str,
+    clusters: dict[str, str], options: CompareOptions,
+) -> list[dict]:
+    """Paired intervals for every non-headline metric: exploratory, outside the Holm family and the gate."""
+    ref = by_arm[reference]
+    out = []
+    for metric, ref_values in sorted(ref.metric_values.items()):
+        if metric == primary:
+            continue
+        for arm in candidates:
+            cand_values = by_arm[arm].metric_values.get(metric)
+            if not cand_values:
+                continue
+            try:
+                data = prepare_pairs(ref_values, cand_values, clusters=clusters)
+            except ValueError:
+                continue
+            stats = analyse_pairs(data, confidence=options.confidence, seed=options.seed)
+            out.append({"metric": metric, "arm": arm, "delta": stats.delta, "low": stats.ci_low,
+                        "high": stats.ci_high, "p_value": stats.p_value, "n": stats.n, "exploratory": True})
+    return out
 
 
 def _finite(value: float | None) -> float | None:

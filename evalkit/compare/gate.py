@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from evalkit.compare.paired import samples_to_pass_bound
 from evalkit.config import StrictModel, load_config
 from evalkit.errors import ConfigError
 from evalkit.suite.spec import FORGETTING_KINDS
@@ -101,7 +102,8 @@ def _suite_rules(name: str, suite: dict, arm: str, rule: SuiteRule, bound: str) 
                 "passed": ok,
                 "message": f"delta {delta['delta']:+.3f} (CI {delta['low']:+.3f} to {delta['high']:+.3f}); "
                 f"judged on the {'CI lower bound' if bound == 'ci' else 'estimate'} "
-                f"{judged:+.3f} against -{rule.max_drop:g}",
+                f"{judged:+.3f} against -{rule.max_drop:g}"
+                + ("" if ok or bound != "ci" else _samples_hint(delta, rule.max_drop)),
             }
         )
     if rule.require_improvement:
@@ -117,12 +119,23 @@ def _suite_rules(name: str, suite: dict, arm: str, rule: SuiteRule, bound: str) 
     return out
 
 
+def _samples_hint(delta: dict, budget: float) -> str:
+    """Why a CI-bound rule failed on an unshaken estimate: how many samples would let it pass."""
+    if delta["delta"] <= -budget:
+        return "; the estimate itself is past the budget, so more samples would not help"
+    needed = samples_to_pass_bound(delta, budget)
+    if needed is None:
+        return ""
+    return (f"; the drop is not shown, only not ruled out: about {needed} samples (now {delta['n']}) would "
+            f"let this budget pass with 80% chance if the estimate holds")
+
+
 def _forgetting_rule(comparison: dict, arm: str, budget: float, bound: str) -> dict:
     entries = []
     for suite in comparison["suites"]:
         if suite["kind"] in FORGETTING_KINDS:
             d = _delta(suite, arm)
-            entries.append((suite["name"], d["low"] if bound == "ci" else d["delta"]))
+            entries.append((suite["name"], d["low"] if bound == "ci" else d["delta"], d))
     if not entries:
         return {
             "name": f"forgetting budget {budget:g}",
@@ -130,12 +143,13 @@ def _forgetting_rule(comparison: dict, arm: str, budget: float, bound: str) -> d
             "passed": False,
             "message": "no regression/general suites were run, so forgetting cannot be judged",
         }
-    worst_name, worst = min(entries, key=lambda e: e[1])
+    worst_name, worst, worst_delta = min(entries, key=lambda e: e[1])
     ok = worst >= -budget
     return {
         "name": f"forgetting budget {budget:g}",
         "suite": worst_name,
         "passed": ok,
         "message": f"worst forgetting suite {worst_name}: {worst:+.3f} "
-        f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}",
+        f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}"
+        + ("" if ok or bound != "ci" else _samples_hint(worst_delta, budget)),
     }

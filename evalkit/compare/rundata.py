@@ -31,6 +31,8 @@ class RunData:
     samples: dict[str, SampleResult]
     inputs: dict[str, dict] = field(default_factory=dict)  # sample id -> {input, target, category}
     clusters: dict[str, str] = field(default_factory=dict)  # sample id -> cluster id (suite's cluster_field)
+    # scorer key -> sample id -> value (mean over draws) for every scorer, for the secondary metrics
+    metric_values: dict[str, dict[str, float | None]] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -57,7 +59,8 @@ def load_run_dir(
     primary = metrics["primary_metric"]
     texts = {g["sample_id"]: g for g in read_jsonl_tolerant(out / "generations.jsonl")}
     results: dict[str, SampleResult] = {}
-    for row in read_jsonl_tolerant(out / "scores.jsonl"):
+    rows = read_jsonl_tolerant(out / "scores.jsonl")
+    for row in rows:
         if row["scorer"] != primary:
             continue
         gen = texts.get(row["sample_id"], {})
@@ -87,7 +90,21 @@ def load_run_dir(
         arm=header["arm"],
         metrics=metrics,
         samples=results,
+        metric_values=_metric_values(rows),
         inputs=inputs,
         clusters=clusters,
         source=str(out),
     )
+
+
+def _metric_values(rows: list[dict]) -> dict[str, dict[str, float | None]]:
+    """scorer -> sample id -> value (the mean when a sample has several draws; None when it failed)."""
+    collected: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        values = collected.setdefault(row["scorer"], {}).setdefault(row["sample_id"], [])
+        if row.get("error") is None and row.get("value") is not None:
+            values.append(float(row["value"]))
+    return {
+        scorer: {sid: (sum(v) / len(v) if v else None) for sid, v in by_id.items()}
+        for scorer, by_id in collected.items()
+    }

@@ -2,56 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from evalkit.compare.paired import IMPROVED, INCONCLUSIVE, NO_CHANGE, REGRESSED
+from evalkit.compare.share import DECISION_SHARE, ShareResult
 
-from evalkit.compare.power import required_sample_size
-
-IMPROVED = "improved"
-REGRESSED = "regressed"
-NO_CHANGE = "no significant change"
-INCONCLUSIVE = "inconclusive (underpowered)"
-
-
-def suite_verdict(
-    delta: float, low: float, high: float, p_adjusted: float, *, alpha: float, min_effect: float
-) -> str:
-    """improved/regressed when significant after Holm; otherwise 'no significant change' only
-    when the CI rules out effects larger than ``min_effect`` in both directions, else inconclusive."""
-    if p_adjusted < alpha and delta != 0:
-        return IMPROVED if delta > 0 else REGRESSED
-    if low >= -min_effect and high <= min_effect:
-        return NO_CHANGE
-    return INCONCLUSIVE
-
-
-def power_note(
-    n: int,
-    mde: float,
-    min_effect: float,
-    *,
-    binary: bool,
-    discordant_rate: float | None,
-    sd_diff: float | None,
-    alpha: float,
-) -> tuple[str, int | None]:
-    """'n=80 cannot detect a 5-point drop; need ~N' style sentence and the N, or ('', None)."""
-    if math.isnan(mde) or mde <= min_effect:
-        return "", None
-    try:
-        if binary:
-            rate = discordant_rate if discordant_rate else None
-            needed = required_sample_size(
-                min_effect, discordant_rate=rate, baseline_rate=None if rate else 0.5, alpha=alpha
-            )
-        else:
-            needed = required_sample_size(min_effect, sd_diff=sd_diff or 0.5, alpha=alpha)
-    except (ValueError, ZeroDivisionError):
-        return "", None
-    points = _points(min_effect)
-    return (
-        f"n={n} cannot reliably detect a {points} change (detectable: {_points(mde)}); need ~{needed}",
-        needed,
-    )
+__all__ = [
+    "IMPROVED", "INCONCLUSIVE", "NO_CHANGE", "REGRESSED", "forgetting_verdict", "prompt_only_conclusion",
+]
 
 
 def forgetting_verdict(arm: str, entries: list[dict], budget: float | None) -> dict:
@@ -66,7 +22,9 @@ def forgetting_verdict(arm: str, entries: list[dict], budget: float | None) -> d
             "budget": budget,
             "text": "no regression or general suites were run",
         }
-    worst = min(entries, key=lambda e: e["delta"])
+    # The suite that could hide the biggest drop is the one with the lowest interval bound, which
+    # need not be the one with the lowest point estimate.
+    worst = min(entries, key=lambda e: (e["low"], e["delta"]))
     regressed = [e for e in entries if e["verdict"] == REGRESSED]
     over_budget = budget is not None and worst["low"] < -budget
     if regressed:
@@ -92,26 +50,29 @@ def forgetting_verdict(arm: str, entries: list[dict], budget: float | None) -> d
         "suites": [e["suite"] for e in entries],
         "worst_suite": worst["suite"],
         "worst_delta": worst["delta"],
+        "worst_low": worst["low"],
         "budget": budget,
         "text": text,
     }
 
 
-def prompt_only_conclusion(suite: str, ratio) -> str:
+def prompt_only_conclusion(suite: str, ratio: ShareResult) -> str:
     """The plain sentence for the prompt-only verdict on one suite."""
     if not ratio.defined:
         return (
             f"the tuned model shows no clear gain over the base on {suite}, so there is nothing for a "
             f"system prompt to recover"
         )
-    share = f"{ratio.ratio:.0%} (CI {ratio.low:.0%}–{ratio.high:.0%})"
-    if ratio.low >= 0.8:
+    share = f"{ratio.share:.0%} (CI {ratio.low:.0%}–{ratio.high:.0%})"
+    if ratio.low >= DECISION_SHARE:
         return f"a system prompt recovers {share} of the gain on {suite}: fine-tuning may not be worth it"
-    if ratio.high < 0.8:
+    if ratio.high < DECISION_SHARE:
         return f"a system prompt recovers only {share} of the gain on {suite}: fine-tuning is worth it"
+    need = (f"; about {ratio.needed_n} samples would decide it (80% power, if these estimates hold)"
+            if ratio.needed_n else "")
     return (
         f"a system prompt recovers {share} of the gain on {suite}: the data cannot yet tell whether "
-        f"fine-tuning is worth it"
+        f"fine-tuning is worth it{need}"
     )
 
 
