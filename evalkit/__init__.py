@@ -26,6 +26,8 @@ _EXPORTS = {
     "Score": "evalkit.types",
     "scorer": "evalkit.scorers.registry",
     "EvalkitError": "evalkit.errors",
+    "paired_verdict": "evalkit.compare.paired",
+    "PairedVerdict": "evalkit.compare.paired",
 }
 
 __all__ = sorted(_EXPORTS)

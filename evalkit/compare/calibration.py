@@ -30,7 +30,7 @@ from evalkit.compare.paired import (
 from evalkit.compare.share import prompt_share
 from evalkit.compare.stats import compare_paired
 
-__all__ = ["Scenario", "Outcome", "simulate", "simulate_share", "SCENARIOS"]
+__all__ = ["SCENARIOS", "Outcome", "Scenario", "promised_power", "simulate", "simulate_share"]
 
 
 @dataclass(frozen=True)
@@ -121,19 +121,18 @@ def _naive_called(data, alpha: float, seed: int) -> bool:
 
 
 def promised_power(s: Scenario, trials: int, *, seed: int = 0, alpha: float = 0.05,
-                   pilot_trials: int = 4) -> tuple[int, float]:
+                   pilot_scale: int = 20) -> tuple[int, float]:
     """(n that evalkit says detects ``s.delta`` with 80% power, simulated power at that n).
 
-    The promise is computed the way a user gets it: from the stats of a pilot suite of the same
-    design (averaged over a few pilots), then suites of the promised size are simulated.
+    The promise is computed by evalkit's own planning code from one large pilot suite of the same
+    design (``pilot_scale`` times as many clusters, so the promise reflects the design and not a
+    noisy pilot); then suites of the promised size are simulated and the verdict counted.
     """
     rng = np.random.default_rng(seed)
-    promises = []
-    for _ in range(pilot_trials):
-        ref, cand, clusters = _draw_suite(s, rng)
-        stats = analyse_pairs(prepare_pairs(ref, cand, clusters=clusters or None), confidence=1 - alpha)
-        promises.append(samples_needed(stats, s.delta, alpha) or 0)
-    n_items = int(np.median(promises))
+    pilot = Scenario(**{**s.__dict__, "clusters": s.clusters * pilot_scale})
+    ref, cand, clusters = _draw_suite(pilot, rng)
+    stats = analyse_pairs(prepare_pairs(ref, cand, clusters=clusters or None), confidence=1 - alpha)
+    n_items = samples_needed(stats, s.delta, alpha) or 0
     per = max(s.per_cluster, 1)
     sized = Scenario(**{**s.__dict__, "clusters": max(int(np.ceil(n_items / per)), 2)})
     out = simulate(sized, trials, seed=seed + 1, alpha=alpha)

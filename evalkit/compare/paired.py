@@ -40,6 +40,7 @@ from scipy import stats as sps
 from evalkit.compare.stats import mcnemar_exact, paired_permutation_test
 
 __all__ = [
+    "IMPROVED", "INCONCLUSIVE", "NO_CHANGE", "REGRESSED",
     "PairedData", "PairedStats", "PairedVerdict", "analyse_pairs", "decide", "exact_mcnemar_power",
     "prepare_pairs", "paired_verdict", "samples_to_bound", "samples_to_pass_bound", "score_interval",
     "variance_doc",
@@ -270,7 +271,7 @@ class PairedStats:
     n_excluded: int
     n_clusters: int
     icc: float | None
-    design_effect: float
+    design_effect: float  # variance relative to independent items (1 when unclustered)
     mean_reference: float
     mean_candidate: float
     binary: bool
@@ -308,7 +309,7 @@ def analyse_pairs(
         confidence=confidence, p_value=float(p), test=test,
         interval="tango_score" if data.binary and not data.clustered else "score_design_effect",
         n=int(d.size), n_excluded=data.n_excluded, n_clusters=data.n_clusters, icc=_icc(data),
-        design_effect=model.design_effect, mean_reference=float(data.reference.mean()),
+        design_effect=model.cluster_inflation, mean_reference=float(data.reference.mean()),
         mean_candidate=float(data.candidate.mean()), binary=data.binary,
         fail_to_pass=counts[0], pass_to_fail=counts[1], discordant_rate=float(np.mean(d != 0)),
         sd_diff=float(np.std(d, ddof=1)) if d.size > 1 else None, sampling_variance_share=share,
@@ -345,20 +346,28 @@ def exact_mcnemar_power(n: int, discordant_rate: float, effect: float, alpha: fl
     return float(np.sum(weights * np.clip(reject, 0, 1)))
 
 
-def _t_power(n: int, sd: float, effect: float, alpha: float) -> float:
-    """Approximate power of a two-sided one-sample t test of the mean difference."""
+def _t_power(
+    n: int, sd: float, effect: float, alpha: float, sd_null: float | None = None, df: int | None = None
+) -> float:
+    """Approximate power of the two-sided test of the mean difference with ``n`` items.
+
+    The score-test form ``T_df((|effect| sqrt(n) - t_{1-alpha/2, df} sd_null) / sd)``: the test's
+    spread under "no difference" (``sd_null``, the restricted variance the interval uses) can be
+    larger than the spread of the observed differences (``sd``); ``df`` defaults to ``n - 1``.
+    """
     if n < 2 or sd <= 0:
         return 1.0 if sd <= 0 and effect != 0 else 0.0
-    nc = abs(effect) * math.sqrt(n) / sd
-    crit = sps.t.ppf(1 - alpha / 2, n - 1)
-    if nc > crit + 12:  # far in the tail, where scipy's noncentral t returns NaN
-        return 1.0
-    power = float(sps.nct.sf(crit, n - 1, nc) + sps.nct.cdf(-crit, n - 1, nc))
-    return power if math.isfinite(power) else 1.0
+    df = df or n - 1
+    crit = float(sps.t.ppf(1 - alpha / 2, df))
+    return float(sps.t.cdf((abs(effect) * math.sqrt(n) - crit * (sd_null or sd)) / sd, df))
 
 
 def _smallest_n(power_at) -> int | None:
-    """Smallest n with ``power_at(n) >= POWER`` (doubling, then bisection), None past the cap."""
+    """Smallest n with ``power_at(n) >= POWER`` that stays there over the next 10% of n.
+
+    Exact-test power is a saw-tooth in n, so a bare bisection can land on a tooth; the probes
+    above the answer move it past the teeth.  None past the search cap.
+    """
     hi = 2
     while power_at(hi) < POWER:
         hi *= 2
@@ -368,6 +377,11 @@ def _smallest_n(power_at) -> int | None:
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if power_at(mid) < POWER else (lo, mid)
+    for _ in range(50):
+        failing = [x for x in (int(hi * (1 + k / 40)) + 1 for k in range(5)) if power_at(x) < POWER]
+        if not failing:
+            return hi
+        hi = max(failing) + 1
     return hi
 
 
@@ -378,33 +392,36 @@ def _discordant_for_power(stats: PairedStats) -> float:
     return float(sps.beta.ppf(stats.confidence, 1, max(stats.n, 1)))
 
 
-def detectable_effect(stats: PairedStats, alpha: float) -> float:
-    """Smallest true difference the design detects with 80% power at ``alpha`` (score units)."""
-    n_eff = max(int(stats.n / stats.model.cluster_inflation), 1)
+def _power_function(stats: PairedStats, alpha: float):
+    """``power(n_items, effect)`` for a suite of this design: clusters, pass/fail or continuous."""
+    model = stats.model
+    if stats.n_clusters < stats.n:  # clustered: t on (clusters - 1) df, per-item variance with the ICC
+        per_cluster = stats.n / stats.n_clusters
+        sd = math.sqrt(max(model.per_sample_var(stats.delta / model.scale), 1e-12))
+        sd_null = max(math.sqrt(model.per_sample_var(0.0)), sd)
+        return lambda n, e: _t_power(n, sd, e, alpha, sd_null, df=max(int(n / per_cluster) - 1, 1))
     if stats.binary:
         psi = _discordant_for_power(stats)
-        if exact_mcnemar_power(n_eff, psi, psi, alpha) < POWER:
-            return psi
-        return float(optimize.brentq(lambda e: exact_mcnemar_power(n_eff, psi, e, alpha) - POWER,
-                                     1e-9, psi, xtol=1e-6))
-    sd = stats.sd_diff or 0.0
-    if sd <= 0:
-        sd = math.sqrt(stats.model.per_sample_var(0.0)) or 0.5
-    if _t_power(n_eff, sd, 1.0 * stats.model.scale, alpha) < POWER:
-        return float(stats.model.scale)
-    return float(optimize.brentq(lambda e: _t_power(n_eff, sd, e, alpha) - POWER,
-                                 1e-9, stats.model.scale, xtol=1e-6))
+        return lambda n, e: exact_mcnemar_power(n, max(psi, min(abs(e), 1.0)), e, alpha)
+    sd_null = math.sqrt(model.per_sample_var(0.0))
+    sd = stats.sd_diff or sd_null or 0.5
+    return lambda n, e: _t_power(n, sd, e, alpha, max(sd_null, sd))
+
+
+def detectable_effect(stats: PairedStats, alpha: float) -> float:
+    """Smallest true difference the design detects with 80% power at ``alpha`` (score units)."""
+    power = _power_function(stats, alpha)
+    unclustered_binary = stats.binary and stats.n_clusters == stats.n
+    upper = _discordant_for_power(stats) if unclustered_binary else stats.model.scale
+    if power(stats.n, upper) < POWER:
+        return float(upper)
+    return float(optimize.brentq(lambda e: power(stats.n, e) - POWER, 1e-9, upper, xtol=1e-6))
 
 
 def samples_needed(stats: PairedStats, effect: float, alpha: float) -> int | None:
-    """Items needed to detect ``effect`` with 80% power at ``alpha``, scaled by the design effect."""
-    if stats.binary:
-        psi = max(_discordant_for_power(stats), min(1.0, abs(effect)))
-        n_eff = _smallest_n(lambda n: exact_mcnemar_power(n, psi, effect, alpha))
-    else:
-        sd = stats.sd_diff or math.sqrt(stats.model.per_sample_var(0.0)) or 0.5
-        n_eff = _smallest_n(lambda n: _t_power(n, sd, effect, alpha))
-    return None if n_eff is None else int(math.ceil(n_eff * stats.model.cluster_inflation))
+    """Items needed to detect ``effect`` with 80% power at ``alpha`` in a suite of the same design."""
+    power = _power_function(stats, alpha)
+    return _smallest_n(lambda n: power(n, effect))
 
 
 def samples_to_bound(stats: PairedStats, bound: float) -> int | None:
