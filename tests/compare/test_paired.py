@@ -134,7 +134,8 @@ def test_cluster_sign_flip_is_the_exact_enumeration_over_cluster_totals():
     for sid in ref:
         totals[clusters[sid]] += cand[sid] - ref[sid]
     observed = abs(totals.sum())
-    patterns = [abs(np.dot(signs, totals)) >= observed - 1e-9 for signs in itertools.product((1, -1), repeat=6)]
+    signs = itertools.product((1, -1), repeat=6)
+    patterns = [abs(np.dot(sign, totals)) >= observed - 1e-9 for sign in signs]
     assert stats.test == "cluster_sign_flip"
     assert stats.p_value == pytest.approx(np.mean(patterns))
     assert stats.n_clusters == 6 and stats.icc is not None
@@ -221,7 +222,8 @@ def test_exact_mcnemar_power_matches_simulation_and_the_promise_holds():
     assert exact_mcnemar_power(n, psi, effect, 0.05) == pytest.approx(np.mean(p < 0.05), abs=0.025)
     # The normal approximation's n (628 at psi = 0.2, 5 points) delivers under 80% with the exact test.
     assert exact_mcnemar_power(628, 0.2, 0.05, 0.05) < 0.8
-    stats = analyse_pairs(prepare_pairs(_ids([1] * 80 + [0] * 80), _ids([1] * 64 + [0] * 16 + [1] * 16 + [0] * 64)))
+    ref, cand = _ids([1] * 80 + [0] * 80), _ids([1] * 64 + [0] * 16 + [1] * 16 + [0] * 64)
+    stats = analyse_pairs(prepare_pairs(ref, cand))
     needed = samples_needed(stats, 0.05, 0.05)
     assert exact_mcnemar_power(needed, 0.2, 0.05, 0.05) >= 0.8
 
@@ -264,7 +266,7 @@ def test_holm_runs_over_every_candidate_and_suite_of_a_compare():
 def test_prompt_share_has_a_fieller_interval_and_says_how_many_samples_would_decide():
     base = _ids([0] * 160)
     tuned = {**base, **{f"s{i:03d}": 1.0 for i in range(64)}}
-    prompt = {**base, **{f"s{i:03d}": 1.0 for i in range(0, 64, 2)}, **{f"s{i:03d}": 1.0 for i in range(70, 90)}}
+    prompt = {**base, **{f"s{i:03d}": 1.0 for i in [*range(0, 64, 2), *range(70, 90)]}}
     runs = {"task": {a: _run("task", "task", v, True) for a, v in
                      (("base", base), ("prompt", prompt), ("tuned", tuned))}}
     comparison = build_comparison("t", _arms("base", "prompt", "tuned"), runs, CompareOptions())
@@ -325,6 +327,6 @@ def test_regression_is_called_on_a_planted_clustered_drop():
     for g in range(30):
         for j in range(10):
             sid = f"{g}-{j}"
-            p, u = rng.uniform(0.4, 0.8), rng.random()  # one shared draw: the tuned model fails where base did
+            p, u = rng.uniform(0.4, 0.8), rng.random()  # shared draw: tuned fails where base did
             ref[sid], cand[sid], clusters[sid] = float(u < p), float(u < p - 0.15), g
     assert paired_verdict(ref, cand, clusters=clusters).verdict == REGRESSED
