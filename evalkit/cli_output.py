@@ -35,8 +35,16 @@ def print_comparison(comparison: dict) -> None:
         console.print(f"forgetting · {f['verdict']}: {f['text']}")
     for p in comparison["prompt_only"]:
         console.print(f"prompt-only · {p['conclusion']}")
-    for d in (d for s in comparison["suites"] for d in s["deltas"] if d.get("power_note")):
-        console.print(f"[dim]power · {d['arm']}: {d['power_note']}[/]")
+    for suite in comparison["suites"]:
+        for d in suite["deltas"]:
+            if d.get("power_note"):
+                console.print(f"[dim]power · {suite['name']} · {d['arm']}: {d['power_note']}[/]")
+            if d.get("agreement"):
+                console.print(f"[yellow]note · {suite['name']} · {d['arm']}:[/] {d['agreement']}")
+            if d.get("n_clusters") is not None and d["n_clusters"] < d["n"]:
+                icc = f", ICC {d['icc']:.2f}" if d.get("icc") is not None else ""
+                console.print(f"[dim]clusters · {suite['name']} · {d['arm']}: {d['n']} samples in "
+                              f"{d['n_clusters']} clusters{icc}, design effect {d['design_effect']:.2f}[/]")
     for notice in comparison["metadata"].get("notices", []):
         console.print(f"[yellow]notice:[/] {notice}")
     gate = comparison.get("gate")
