@@ -50,7 +50,11 @@ IMPROVED = "improved"
 REGRESSED = "regressed"
 NO_CHANGE = "no significant change"
 INCONCLUSIVE = "inconclusive (underpowered)"
-POWER = 0.8
+POWER = 0.8  # the power evalkit promises
+# The power it plans at.  A verdict needs the exact (discrete, conservative) test *and* the
+# interval to agree, and the planning inputs are estimates; planned at a bare 80%, the delivered
+# power in bench/stats_calibration.py was 73-78%.  Planning at 85% delivers >= 80% there.
+PLANNING_POWER = 0.85
 _MAX_N_SEARCH = 10_000_000
 
 ItemScores = Mapping[str, "float | Sequence[float] | None"]
@@ -363,22 +367,22 @@ def _t_power(
 
 
 def _smallest_n(power_at) -> int | None:
-    """Smallest n with ``power_at(n) >= POWER`` that stays there over the next 10% of n.
+    """Smallest n with ``power_at(n) >= PLANNING_POWER`` that stays there over the next 10% of n.
 
     Exact-test power is a saw-tooth in n, so a bare bisection can land on a tooth; the probes
     above the answer move it past the teeth.  None past the search cap.
     """
     hi = 2
-    while power_at(hi) < POWER:
+    while power_at(hi) < PLANNING_POWER:
         hi *= 2
         if hi > _MAX_N_SEARCH:
             return None
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if power_at(mid) < POWER else (lo, mid)
+        lo, hi = (mid, hi) if power_at(mid) < PLANNING_POWER else (lo, mid)
     for _ in range(50):
-        failing = [x for x in (int(hi * (1 + k / 40)) + 1 for k in range(5)) if power_at(x) < POWER]
+        failing = [x for x in (int(hi * (1 + k / 40)) + 1 for k in range(5)) if power_at(x) < PLANNING_POWER]
         if not failing:
             return hi
         hi = max(failing) + 1
@@ -413,9 +417,9 @@ def detectable_effect(stats: PairedStats, alpha: float) -> float:
     power = _power_function(stats, alpha)
     unclustered_binary = stats.binary and stats.n_clusters == stats.n
     upper = _discordant_for_power(stats) if unclustered_binary else stats.model.scale
-    if power(stats.n, upper) < POWER:
+    if power(stats.n, upper) < PLANNING_POWER:
         return float(upper)
-    return float(optimize.brentq(lambda e: power(stats.n, e) - POWER, 1e-9, upper, xtol=1e-6))
+    return float(optimize.brentq(lambda e: power(stats.n, e) - PLANNING_POWER, 1e-9, upper, xtol=1e-6))
 
 
 def samples_needed(stats: PairedStats, effect: float, alpha: float) -> int | None:
@@ -452,7 +456,7 @@ def samples_to_pass_bound(delta_doc: dict, bound: float) -> int | None:
     if margin <= 0:
         return None
     sd = math.sqrt(max(model.per_sample_var(-bound / model.scale), 1e-12))
-    crit = float(sps.norm.ppf(1 - (1 - doc["confidence"]) / 2)) + float(sps.norm.ppf(POWER))
+    crit = float(sps.norm.ppf(1 - (1 - doc["confidence"]) / 2)) + float(sps.norm.ppf(PLANNING_POWER))
     return max(int(math.ceil((crit * sd / margin) ** 2)), 1)
 
 
