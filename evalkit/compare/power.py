@@ -1,4 +1,8 @@
-"""Power analysis for paired comparisons: minimum detectable effect and sample size.
+"""Normal-approximation power primitives for paired comparisons (MDE and sample size).
+
+Verdicts do not use these: their power notes come from the exact McNemar power and the
+score-test t approximation in :mod:`evalkit.compare.paired`, at the family's corrected level.
+These closed forms stay as documented, tested primitives for quick planning by hand.
 
 Both functions describe a two-sided test on the mean paired difference ``D = b - a``
 (candidate minus reference) using the normal approximation
