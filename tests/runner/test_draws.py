@@ -97,6 +97,12 @@ def test_draws_through_the_cli(sampled_spec, small_suite, tmp_path, isolated_hom
         assert result.draws == per_draw and result.value == pytest.approx(sum(per_draw) / K)
         assert result.text == by_sample[sid][0]
 
+    before = (run_dir / "scores.jsonl").read_bytes()  # re-scoring reads every draw back
+    code, output = invoke("score", run_dir)
+    assert code == 0, output
+    assert (run_dir / "scores.jsonl").read_bytes() == before
+    assert read_json(run_dir / "metrics.json")["metrics"] == metrics["metrics"]
+
 
 def test_second_run_is_fully_cached_and_draw_zero_is_the_single_draw(
     sampled_spec, small_suite, tmp_path, isolated_home
