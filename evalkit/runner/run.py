@@ -124,8 +124,8 @@ def run_suite(
     secret = _api_key(arm)
 
     def on_batch(batch: list[Generation]) -> None:
-        batch = [replace(g, sample_id=items_by_work_id[g.sample_id][0], draw=items_by_work_id[g.sample_id][1])
-                 for g in batch]
+        items = [items_by_work_id[g.sample_id] for g in batch]
+        batch = [replace(g, sample_id=sid, draw=d) for g, (sid, d) in zip(batch, items)]
         if secret:  # a server that echoes the API key must not get it into run files or the cache
             batch = [_masked(g, secret) for g in batch]
         append_jsonl(out / "generations.jsonl", [generation_row(g, k) for g in batch])
