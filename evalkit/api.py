@@ -13,7 +13,7 @@ from evalkit.cli_support import err_console
 from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.models.loader import Arm, load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
-from evalkit.runner.run import RunResult, run_suite, score_run_dir
+from evalkit.runner.run import RunResult, effective_draws, run_suite, score_run_dir
 from evalkit.runner.store import read_json
 from evalkit.suite.loader import Suite, load_suite
 
@@ -51,16 +51,24 @@ def run_arm(
     cache: GenerationCache | None,
     resume: bool = True,
     progress: Callable | None = None,
+    draws: int | None = None,
 ) -> list[RunResult]:
-    """Run one arm on several suites, each in its own run directory under ``root``."""
+    """Run one arm on several suites, each in its own run directory under ``root``.
+
+    ``draws`` (``--draws``) overrides every suite's ``samples_per_item``; all
+    arm/suite pairs are checked before anything runs.
+    """
+    counts = [effective_draws(arm, suite, draws) for suite in suites]
     results = []
-    for suite in suites:
+    for suite, k in zip(suites, counts):
         out = arm_run_dir(root, arm, suite.name)
         if progress is None:
-            results.append(run_suite(arm, suite, out, cache=cache, resume=resume))
+            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, draws=draws))
             continue
-        with progress(f"{arm.name} · {suite.name}", len(suite.samples) or None) as update:
-            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, progress=update))
+        with progress(f"{arm.name} · {suite.name}", len(suite.samples) * k or None) as update:
+            results.append(
+                run_suite(arm, suite, out, cache=cache, resume=resume, progress=update, draws=draws)
+            )
     return results
 
 
@@ -73,8 +81,12 @@ def run_model(
     use_cache: bool = True,
     resume: bool = True,
     progress: Callable | None = None,
+    draws: int | None = None,
 ) -> list[RunResult]:
-    """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite."""
+    """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite.
+
+    ``draws`` overrides the suites' and the spec's ``samples_per_item`` (seeded draws per item).
+    """
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     loaded_suites = []
     for name in suites_for(spec, suites or []):
@@ -87,7 +99,7 @@ def run_model(
     arm = load_model(spec)
     root = Path(out) if out is not None else Path("runs")
     cache = open_cache() if use_cache else None
-    return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress)
+    return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress, draws=draws)
 
 
 def rescore(run_dir: str | Path) -> list[dict]:

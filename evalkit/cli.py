@@ -44,6 +44,13 @@ def run(
     ),
     against: Optional[Path] = typer.Option(None, help="Compare with a committed baseline JSON."),
     allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
+    draws: Optional[int] = typer.Option(
+        None,
+        "--draws",
+        min=1,
+        max=64,
+        help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
+    ),
 ) -> None:
     """Generate and score one model on one or more suites."""
     from evalkit.api import run_model
@@ -60,6 +67,7 @@ def run(
         use_cache=not no_cache,
         resume=resume,
         progress=progress_bar,
+        draws=draws,
     )
     table = Table(title="evalkit run")
     for col in ("suite", "metric", "score", "n", "errors", "generated", "cached"):
@@ -123,6 +131,13 @@ def compare(
     pairwise: bool = typer.Option(
         False, "--pairwise", help="Also ask each judge_rubric suite's judge to compare outputs pairwise."
     ),
+    draws: Optional[int] = typer.Option(
+        None,
+        "--draws",
+        min=1,
+        max=64,
+        help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
+    ),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
@@ -142,6 +157,7 @@ def compare(
         history=history,
         options=CompareOptions(min_effect=min_effect),
         pairwise=pairwise,
+        draws=draws,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)

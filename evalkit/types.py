@@ -41,6 +41,8 @@ class Generation:
 
     ``error`` is set (and ``text`` empty) when the backend failed for this
     sample; such samples are excluded from metrics, never scored as zero.
+    ``draw`` is the index of this generation among the item's repeated draws
+    (0 for the only draw of a k = 1 run).
     """
 
     sample_id: str
@@ -50,10 +52,14 @@ class Generation:
     latency_s: float = 0.0
     error: str | None = None
     cached: bool = False
+    draw: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form for JSON lines."""
-        return asdict(self)
+        """Plain-dict form for JSON lines (``draw`` left out when 0, as k = 1 runs always wrote them)."""
+        data = asdict(self)
+        if not self.draw:
+            del data["draw"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Generation:

@@ -44,14 +44,17 @@ def build_baseline(name: str, run_dirs: list[Path]) -> dict:
         if run.arm["fingerprint"] != arm["fingerprint"]:
             raise EvalkitError(f"{d}: runs of different model fingerprints cannot go into one baseline.")
         versions = run.metrics.get("versions")
+        kept = {sid: s for sid, s in sorted(run.samples.items()) if s.error is None}
         suites[run.suite["name"]] = {
             "signature": run.suite,
             "metrics": run.metrics["metrics"],
             "primary_metric": run.primary,
-            "samples": {
-                sid: [s.value, s.passed] for sid, s in sorted(run.samples.items()) if s.error is None
-            },
+            "samples_per_item": run.samples_per_item,
+            "samples": {sid: [s.value, s.passed] for sid, s in kept.items()},
         }
+        draws = {sid: s.draws for sid, s in kept.items() if s.draws is not None}
+        if draws:  # beside "samples", so [value, passed] pairs keep their shape for older readers
+            suites[run.suite["name"]]["draws"] = draws
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": BASELINE_KIND,
@@ -142,6 +145,31 @@ def _shape_problem(doc: dict) -> str | None:
                 and (pair[1] is None or isinstance(pair[1], bool))
             ):
                 return f"{where}.samples.{sample_id} must be [value, passed], got {pair!r}"[:300]
+        problem = _draws_problem(entry, where)
+        if problem:
+            return problem
+    return None
+
+
+def _draws_problem(entry: dict, where: str) -> str | None:
+    """What is wrong with a suite entry's optional per-draw values (None when absent or fine)."""
+    if "samples_per_item" in entry and not (
+        isinstance(entry["samples_per_item"], int) and entry["samples_per_item"] >= 1
+    ):
+        return f"{where}.samples_per_item must be a positive integer"
+    draws = entry.get("draws")
+    if draws is None:
+        return None
+    if not isinstance(draws, dict):
+        return f"{where}.draws must be an object of sample id -> list of values"
+    for sample_id, values in draws.items():
+        if sample_id not in entry["samples"]:
+            return f"{where}.draws.{sample_id} has no entry in samples"[:300]
+        numbers = isinstance(values, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+        if not numbers:
+            return f"{where}.draws.{sample_id} must be a list of numbers, got {values!r}"[:300]
     return None
 
 
@@ -164,8 +192,16 @@ def baseline_runs(
         for key in ("version", "data_sha256", "scorers", "prompt_template"):
             if entry["signature"].get(key) != run.suite.get(key):
                 problems.append(f"suite {suite!r}: {key} differs from the baseline's")
-        samples = {sid: SampleResult(value=v, passed=p) for sid, (v, p) in entry["samples"].items()}
-        metrics = {"primary_metric": entry["primary_metric"], "metrics": entry["metrics"]}
+        draws = entry.get("draws") or {}
+        samples = {
+            sid: SampleResult(value=v, passed=p, draws=draws.get(sid))
+            for sid, (v, p) in entry["samples"].items()
+        }
+        metrics = {
+            "primary_metric": entry["primary_metric"],
+            "metrics": entry["metrics"],
+            "samples_per_item": entry.get("samples_per_item", 1),
+        }
         out[suite] = RunData(
             suite=entry["signature"], arm=doc["arm"], metrics=metrics, samples=samples, source=source
         )

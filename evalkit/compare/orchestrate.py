@@ -16,6 +16,7 @@ from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.runner.run import effective_draws
 from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
 from evalkit.suite.loader import load_suite
 
@@ -37,6 +38,7 @@ class CompareRequest:
     options: CompareOptions = field(default_factory=CompareOptions)
     name: str | None = None
     pairwise: bool = False
+    draws: int | None = None  # seeded draws per item, overriding the suites' and specs' samples_per_item
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -96,12 +98,21 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
+    for arm in arms:  # a greedy arm asked for k > 1 draws fails now, not after the other arms ran
+        for suite in suites:
+            effective_draws(arm, suite, request.draws)
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     timings = {}
     for arm in arms:
         t0 = time.perf_counter()
         results = run_arm(
-            arm, suites, request.out / "runs", cache=cache, resume=request.resume, progress=progress
+            arm,
+            suites,
+            request.out / "runs",
+            cache=cache,
+            resume=request.resume,
+            progress=progress,
+            draws=request.draws,
         )
         timings[arm.name] = round(time.perf_counter() - t0, 2)
         for suite, result in zip(suites, results):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.runner.draw_values import all_or_none, has_draws, row_passes, row_values
 from evalkit.runner.store import read_json, read_jsonl_tolerant
 
 
@@ -18,7 +19,9 @@ class SampleResult:
     error: str | None = None
     text: str | None = None
     judge: dict | None = None
-    draws: list[float] | None = None  # per-draw values when drawn k > 1 times; value = their mean
+    # Per-draw values, in draw order, when drawn k > 1 times or judged ``samples: k`` times (one per
+    # (draw, judge sample); failed draws are left out); value = their mean.
+    draws: list[float] | None = None
 
 
 @dataclass
@@ -41,9 +44,40 @@ class RunData:
         return self.metrics["primary_metric"]
 
     @property
+    def samples_per_item(self) -> int:
+        """Generation draws per item (1 for runs and baselines made before repeated draws existed)."""
+        value = self.metrics.get("samples_per_item")
+        if value is None:
+            value = self.metrics["metrics"].get(self.primary, {}).get("samples_per_item")
+        return int(value or 1)
+
+    @property
     def binary(self) -> bool:
         """Whether the headline metric is pass/fail."""
         return bool(self.metrics["metrics"][self.primary].get("binary"))
+
+
+def sample_result(rows: list[dict], gen: dict, samples_per_item: int = 1) -> SampleResult:
+    """One sample's result from its primary-metric rows (one per draw, in draw order).
+
+    With one row holding one verdict this is that row. Otherwise ``draws`` lists
+    every usable value (per generation draw, per judge sample), ``value`` is their
+    mean, ``passed`` is True when every draw passed, False when none did and None
+    when mixed, and the sample is an error only when no draw has a value.
+    """
+    first = rows[0]
+    details = first.get("details") or {}
+    common = {"explanation": first.get("explanation", ""), "text": gen.get("text")}
+    common["judge"] = details.get("judge")
+    if samples_per_item == 1 and len(rows) == 1 and not has_draws(first):
+        error = first.get("error") or gen.get("error")
+        return SampleResult(value=first["value"], passed=first["passed"], error=error, **common)
+    values = [v for row in rows for v in row_values(row)]
+    flags = [f for row in rows if row.get("error") is None for f in (row_passes(row) or [None])]
+    if not values:
+        error = next((r["error"] for r in rows if r.get("error")), None) or gen.get("error")
+        return SampleResult(value=None, passed=None, error=error, **common)
+    return SampleResult(value=sum(values) / len(values), passed=all_or_none(flags), draws=values, **common)
 
 
 def load_run_dir(
@@ -57,22 +91,21 @@ def load_run_dir(
     metrics = read_json(out / "metrics.json", "run metrics")
     header = read_json(out / "run.json", "run header")
     primary = metrics["primary_metric"]
-    texts = {g["sample_id"]: g for g in read_jsonl_tolerant(out / "generations.jsonl")}
-    results: dict[str, SampleResult] = {}
-    rows = read_jsonl_tolerant(out / "scores.jsonl")
+    k = int(metrics.get("samples_per_item") or header.get("samples_per_item") or 1)
+    texts: dict[str, dict] = {}  # sample id -> its first draw's generation
+    for gen in read_jsonl_tolerant(out / "generations.jsonl"):
+        previous = texts.get(gen["sample_id"])
+        if gen.get("draw", 0) < k and (previous is None or gen.get("draw", 0) < previous.get("draw", 0)):
+            texts[gen["sample_id"]] = gen
+    rows = [r for r in read_jsonl_tolerant(out / "scores.jsonl") if r.get("draw", 0) < k]
+    rows_by_sample: dict[str, list[dict]] = {}
     for row in rows:
-        if row["scorer"] != primary:
-            continue
-        gen = texts.get(row["sample_id"], {})
-        details = row.get("details") or {}
-        results[row["sample_id"]] = SampleResult(
-            value=row["value"],
-            passed=row["passed"],
-            explanation=row.get("explanation", ""),
-            error=row.get("error") or gen.get("error"),
-            text=gen.get("text"),
-            judge=details.get("judge"),
-        )
+        if row["scorer"] == primary:
+            rows_by_sample.setdefault(row["sample_id"], []).append(row)
+    results = {
+        sample_id: sample_result(sorted(rows, key=lambda r: r.get("draw", 0)), texts.get(sample_id, {}), k)
+        for sample_id, rows in rows_by_sample.items()
+    }
     inputs = {}
     for sample_id, sample in (samples_by_id or {}).items():
         inputs[sample_id] = {

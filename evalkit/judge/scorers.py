@@ -6,8 +6,11 @@ function with a ``score_batch`` attribute, so the runner judges a whole suite
 concurrently. Unanswered, unparseable or out-of-scale judgements are
 ``Score`` errors (excluded from metrics), never zeros. Each score keeps the
 transcript in ``details["judge"] = {prompt, reply, score, cached, reason,
-backend, model, usage, ...}``; with ``samples: k`` the judge is asked k times
-and ``agreement`` (share of draws giving the modal verdict) is recorded.
+backend, model, usage, ...}``; with ``samples: k`` the judge is asked k times,
+the value is the mean of the k verdicts, every sample's value is kept in
+``details["draws"]`` (pass flags in ``details["draws_passed"]``), the same way
+repeated generation draws are kept (see :mod:`evalkit.runner.draw_values`), and
+``agreement`` (share of draws giving the modal verdict) is recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from evalkit.judge.prompts import (
     rubric_prompt,
     transcript_prompt,
 )
+from evalkit.runner.draw_values import all_or_none
 from evalkit.scorers.registry import scorer
 from evalkit.types import Generation, Sample, Score
 
@@ -37,11 +41,13 @@ class JudgeScorer:
     """A scoring function backed by a judge: ``fn(sample, generation)`` and ``fn.score_batch(...)``."""
 
     def __init__(self, client: JudgeClient, build: Callable[[Sample, Generation], JudgeRequest | str],
-                 parse: Parse, verdict: Callable[[list[Any]], Score], samples: int = 1):
+                 parse: Parse, verdict: Callable[[list[Any]], Score], samples: int = 1,
+                 flag: Callable[[Any], bool | None] = lambda value: None):
         self.client = client
         self._build = build
         self._parse = parse
-        self._verdict = verdict
+        self._verdict = verdict  # the parsed judge samples -> their mean as a Score
+        self._flag = flag  # one parsed judge sample -> passed (None: no pass/fail)
         self.samples = samples
 
     def __call__(self, sample: Sample, generation: Generation) -> Score:
@@ -107,8 +113,13 @@ class JudgeScorer:
             judge["score"] = score.value  # with k draws the transcript shows the aggregate
         reason = first["reason"] or next((d["reason"] for d in draws if d["reason"]), "")
         explanation = f"{score.explanation}: {reason}" if reason else score.explanation
-        return Score(value=score.value, passed=score.passed, explanation=explanation,
-                     details={"judge": judge})
+        details: dict[str, Any] = {"judge": judge}
+        if self.samples > 1:  # every judge sample's value, as for repeated generation draws
+            details["draws"] = [float(v) for v in parsed]
+            flags = [self._flag(v) for v in parsed]
+            if any(f is not None for f in flags):
+                details["draws_passed"] = flags
+        return Score(value=score.value, passed=score.passed, explanation=explanation, details=details)
 
 
 def _output(generation: Generation) -> str:
@@ -120,8 +131,9 @@ def judge_rubric(**options: Any) -> JudgeScorer:
     """An LLM judge scores each output against ``rubric`` on the integer ``scale`` (e.g. 1-10).
 
     ``passed`` is ``score >= pass_threshold`` when a threshold is given. With
-    ``samples: k`` > 1 the value is the mean of the k parsed scores. Options:
-    see :class:`~evalkit.judge.config.RubricOptions`.
+    ``samples: k`` > 1 the value is the mean of the k parsed scores and ``passed``
+    is True when every sample passed, False when none did, None when mixed.
+    Options: see :class:`~evalkit.judge.config.RubricOptions`.
     """
     options.pop("suite_dir", None)
     cfg: RubricOptions = validate_options(RubricOptions, options, "judge_rubric")
@@ -130,21 +142,26 @@ def judge_rubric(**options: Any) -> JudgeScorer:
     def build(sample: Sample, generation: Generation) -> JudgeRequest:
         return JudgeRequest(*rubric_prompt(cfg.rubric, cfg.scale, sample.input, _output(generation)))
 
+    def flag(value: int) -> bool | None:
+        return None if cfg.pass_threshold is None else value >= cfg.pass_threshold
+
     def verdict(values: list[int]) -> Score:
         value = float(sum(values)) / len(values)
-        passed = None if cfg.pass_threshold is None else value >= cfg.pass_threshold
+        passed = None if cfg.pass_threshold is None else all_or_none([flag(v) for v in values])
         return Score(value=value, passed=passed, explanation=f"judge score {value:g}/{cfg.scale[1]}")
 
-    return JudgeScorer(client, build, lambda text: parse_rubric_reply(text, cfg.scale), verdict, cfg.samples)
+    return JudgeScorer(client, build, lambda text: parse_rubric_reply(text, cfg.scale), verdict, cfg.samples,
+                       flag)
 
 
 @scorer("judge_reference")
 def judge_reference(**options: Any) -> JudgeScorer:
     """An LLM judge decides whether each output is correct given the reference ``sample.target``.
 
-    Value 1.0/0.0 with ``passed``; with ``samples: k`` > 1 the majority verdict
-    wins (a tie is incorrect). Samples without a target are errors. Options:
-    see :class:`~evalkit.judge.config.ReferenceOptions`.
+    Value 1.0/0.0 with ``passed``; with ``samples: k`` > 1 the value is the share
+    of samples judging it correct and ``passed`` is True when all did, False when
+    none did, None when they disagree. Samples without a target are errors.
+    Options: see :class:`~evalkit.judge.config.ReferenceOptions`.
     """
     options.pop("suite_dir", None)
     cfg: ReferenceOptions = validate_options(ReferenceOptions, options, "judge_reference")
@@ -156,10 +173,13 @@ def judge_reference(**options: Any) -> JudgeScorer:
         return JudgeRequest(*reference_prompt(sample.input, sample.target, _output(generation), cfg.criteria))
 
     def verdict(values: list[bool]) -> Score:
-        correct = sum(values) * 2 > len(values)
-        return Score.of_bool(correct, f"judge: {'correct' if correct else 'incorrect'}")
+        passed = all_or_none(values)
+        if passed is None:
+            return Score(value=sum(values) / len(values), passed=None,
+                         explanation=f"judge: correct in {sum(values)} of {len(values)} samples")
+        return Score.of_bool(passed, f"judge: {'correct' if passed else 'incorrect'}")
 
-    return JudgeScorer(client, build, parse_reference_reply, verdict, cfg.samples)
+    return JudgeScorer(client, build, parse_reference_reply, verdict, cfg.samples, bool)
 
 
 judge_rubric.__signature__ = options_signature(RubricOptions)  # type: ignore[attr-defined]

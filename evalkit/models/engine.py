@@ -14,7 +14,8 @@ For one call (one arm, many prompts) it
 Greedy results are token-for-token those of decoding each prompt alone (see
 :mod:`evalkit.models.kv_attention` for why they are bitwise batch-invariant).
 Sampling draws from a per-prompt generator seeded by (seed, prompt), so it is
-deterministic and independent of the batch too.
+deterministic and independent of the batch too; ``seeds`` gives each prompt its
+own run seed (repeated draws of one item, see :mod:`evalkit.models.draws`).
 """
 
 from __future__ import annotations
@@ -82,8 +83,14 @@ class Engine:
         batch_size: int | None,
         adapter_key: str | None = None,
         on_batch: Callable[[list[Generation]], None] | None = None,
+        seeds: list[int] | None = None,
     ) -> list[Generation]:
-        """Generate for (sample_id, prompt) pairs; results in input order."""
+        """Generate for (sample_id, prompt) pairs; results in input order.
+
+        ``seeds`` (one per prompt) replaces ``config.seed`` as each prompt's run seed when sampling.
+        """
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         encoded = [self.tok(text, add_special_tokens=False)["input_ids"] for _, text in prompts]
         results: dict[int, Generation] = {}
         live = [i for i, ids in enumerate(encoded) if ids]
@@ -94,18 +101,19 @@ class Engine:
             if not ids:
                 flusher.add(i, Generation(prompts[i][0], "", error="the prompt encodes to no tokens"))
         if live:
-            self._run(prompts, encoded, live, config, batch, capacity, adapter_key, flusher)
+            self._run(prompts, encoded, live, config, batch, capacity, adapter_key, flusher, seeds)
         flusher.flush()
         return [results[i] for i in range(len(prompts))]
 
-    def _run(self, prompts, encoded, live, config, batch, capacity, adapter_key, flusher) -> None:
+    def _run(self, prompts, encoded, live, config, batch, capacity, adapter_key, flusher, seeds) -> None:
         shared = shared_prefix_length([encoded[i] for i in live])
         self.stats["shared_prefix"] = shared
         seqs = deque()
         for i in sorted(live, key=lambda i: -len(encoded[i])):
             gen = None
             if config.temperature > 0:
-                gen = torch.Generator().manual_seed(prompt_seed(config.seed, encoded[i]))
+                seed = config.seed if seeds is None else seeds[i]
+                gen = torch.Generator().manual_seed(prompt_seed(seed, encoded[i]))
             seqs.append(_Seq(i, prompts[i][0], encoded[i], gen))
         with torch.inference_mode(), installed(self.model):
             prefix = None

@@ -51,7 +51,7 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
         "adapter": adapter_fingerprint(spec.adapter),
         "chat_template": sha256_text(template_text(base_dir, spec.chat_template)),
         "system_prompt": sha256_text(spec.system_prompt or ""),
-        "generation": spec.generation.model_dump(),
+        "generation": spec.generation.decoding(),
     }
 
 

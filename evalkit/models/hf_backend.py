@@ -79,6 +79,7 @@ class HFBackend:
         *,
         batch_size: int | None = None,
         on_batch: BatchCallback | None = None,
+        seeds: list[int] | None = None,
     ) -> list[Generation]:
         """Generate for (sample_id, prompt) pairs; results in input order.
 
@@ -86,7 +87,8 @@ class HFBackend:
         prefill, continuous batching, early exit; see :mod:`evalkit.models.engine`);
         others fall back to Hugging Face ``generate`` on length-sorted batches.
         ``batch_size`` defaults to the spec's, or to one sized from free memory
-        when the spec does not set it.
+        when the spec does not set it. ``seeds`` (one per prompt) replaces
+        ``config.seed`` as each prompt's sampling seed (repeated draws).
         """
         from evalkit.models.engine import Engine
         from evalkit.models.kv_attention import supports
@@ -95,11 +97,11 @@ class HFBackend:
         batch_size = batch_size or self.configured_batch_size()
         with loaded.lock, loaded.select(self.spec.adapter):
             if not supports(loaded.model):
-                return self._generate_hf(loaded, prompts, config, batch_size, on_batch)
+                return self._generate_hf(loaded, prompts, config, batch_size, on_batch, seeds)
             eos = _eos_ids(loaded.model, loaded.tokenizer)
             engine = Engine(loaded.model, loaded.tokenizer, eos, self._prefixes)
             results = engine.generate(
-                prompts, config, batch_size, adapter_key=self.spec.adapter, on_batch=on_batch
+                prompts, config, batch_size, adapter_key=self.spec.adapter, on_batch=on_batch, seeds=seeds
             )
             self.engine_stats = dict(engine.stats)
             return results
@@ -108,8 +110,14 @@ class HFBackend:
         """The spec's batch size if it sets one explicitly, else None (the engine sizes it from memory)."""
         return self.spec.batch_size if "batch_size" in self.spec.model_fields_set else None
 
-    def _generate_hf(self, loaded: LoadedBase, prompts, config, batch_size, on_batch) -> list[Generation]:
-        """Fallback: Hugging Face ``generate`` on length-sorted, left-padded batches."""
+    def _generate_hf(
+        self, loaded: LoadedBase, prompts, config, batch_size, on_batch, seeds=None
+    ) -> list[Generation]:
+        """Fallback: Hugging Face ``generate`` on length-sorted, left-padded batches.
+
+        Sampling here is seeded per batch (from the batch's prompt seeds), so it is
+        reproducible for a fixed batch size but, unlike the engine, not batch-invariant.
+        """
         import torch
 
         tok = loaded.tokenizer
@@ -120,13 +128,16 @@ class HFBackend:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                batch = self._generate_batch(loaded, [prompts[i] for i in chunk], config)
+                seed = config.seed if seeds is None else _batch_seed([seeds[i] for i in chunk])
+                batch = self._generate_batch(loaded, [prompts[i] for i in chunk], config, seed)
                 results.update(zip(chunk, batch))
                 if on_batch is not None:
                     on_batch(batch)
         return [results[i] for i in range(len(prompts))]
 
-    def _generate_batch(self, loaded: LoadedBase, items: list[tuple[str, str]], config: GenerationConfig):
+    def _generate_batch(
+        self, loaded: LoadedBase, items: list[tuple[str, str]], config: GenerationConfig, seed: int
+    ):
         import torch
 
         tok, model = loaded.tokenizer, loaded.model
@@ -138,7 +149,7 @@ class HFBackend:
         )
         if config.temperature > 0:
             kwargs.update(temperature=config.temperature, top_p=config.top_p)
-            torch.manual_seed(config.seed)
+            torch.manual_seed(seed)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if config.stop:
@@ -177,6 +188,14 @@ class HFBackend:
             for start in range(0, len(requests), batch_size):
                 results.extend(_loglikelihood_batch(model, tok, requests[start : start + batch_size]))
         return results
+
+
+def _batch_seed(seeds: list[int]) -> int:
+    """One seed for a fallback batch from its prompts' seeds."""
+    import hashlib
+
+    digest = hashlib.sha256(",".join(map(str, seeds)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def _eos_ids(model, tok) -> set[int]:

@@ -121,15 +121,19 @@ class OpenAIBackend:
         *,
         batch_size: int | None = None,
         on_batch: BatchCallback | None = None,
+        seeds: list[int] | None = None,
     ) -> list[Generation]:
         """Generate for (sample_id, prompt) pairs, ``max_concurrency`` requests at a time.
 
         Results are in input order; ``on_batch`` gets each one as it completes
-        (``batch_size`` is ignored: every sample is its own request).
+        (``batch_size`` is ignored: every sample is its own request). ``seeds``
+        (one per prompt) replaces ``config.seed`` in each sampled request (repeated draws).
         """
         check_supported(self.rules, config, self.spec.model)
         self._check_api_key()
-        return self._fan_out(lambda item: self._generate_one(*item, config), prompts, on_batch)
+        seeded = [(sid, prompt, config.seed if seeds is None else seeds[i]) for i, (sid, prompt) in
+                  enumerate(prompts)]
+        return self._fan_out(lambda item: self._generate_one(*item, config), seeded, on_batch)
 
     def loglikelihood(
         self, requests: list[tuple[str, str]], batch_size: int | None = None
@@ -164,10 +168,10 @@ class OpenAIBackend:
             pool.shutdown(wait=False, cancel_futures=True)
         return [results[i] for i in range(len(items))]
 
-    def _generate_one(self, sample_id: str, prompt: str, config: GenerationConfig) -> Generation:
+    def _generate_one(self, sample_id: str, prompt: str, seed: int, config: GenerationConfig) -> Generation:
         path = CHAT_PATH if self.chat else COMPLETIONS_PATH
         try:
-            response, elapsed = self._post(path, self._payload(prompt, config))
+            response, elapsed = self._post(path, self._payload(prompt, config, seed))
         except http_retry.RequestFailed as exc:
             return Generation(sample_id=sample_id, text="", error=self._scrub(exc.reason))
         try:
@@ -183,7 +187,7 @@ class OpenAIBackend:
         return Generation(sample_id=sample_id, text=text, prompt_tokens=tokens[0], new_tokens=tokens[1],
                           latency_s=round(elapsed, 6))
 
-    def _payload(self, prompt: str, config: GenerationConfig) -> dict:
+    def _payload(self, prompt: str, config: GenerationConfig, seed: int | None = None) -> dict:
         body: dict = {"model": self.spec.model} if self.spec.model else {}
         if self.chat:
             body["messages"] = json.loads(prompt)
@@ -193,7 +197,7 @@ class OpenAIBackend:
             body["max_tokens"] = config.max_new_tokens
         body["temperature"] = config.temperature
         if config.temperature > 0:
-            body.update(top_p=config.top_p, seed=config.seed)
+            body.update(top_p=config.top_p, seed=config.seed if seed is None else seed)
         stops = [s for s in config.stop if s]
         if stops:
             body["stop"] = stops

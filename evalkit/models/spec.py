@@ -22,6 +22,12 @@ class GenerationConfig(StrictModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
     stop: list[str] = Field(default_factory=list)
+    # Seeded draws per item (temperature > 0 only); not a decoding setting, so never part of a cache key.
+    samples_per_item: int | None = Field(None, ge=1, le=64)
+
+    def decoding(self) -> dict:
+        """What decides one generation (all but ``samples_per_item``): for cache keys and fingerprints."""
+        return self.model_dump(exclude={"samples_per_item"})
 
     def merged(self, **overrides) -> GenerationConfig:
         """A copy with the non-None ``overrides`` applied (suite-level settings)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.judge.usage import write_judge_usage
+from evalkit.models.draws import draw_seed, samples_per_item
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.runner.scoring import score_samples, summarise
@@ -57,6 +58,9 @@ def suite_signature(suite: Suite) -> dict:
     }
 
 
+Item = tuple[str, int]  # (sample id, draw index)
+
+
 def run_suite(
     arm: Arm,
     suite: Suite,
@@ -65,8 +69,15 @@ def run_suite(
     cache=None,
     resume: bool = True,
     progress: ProgressFn | None = None,
+    draws: int | None = None,
 ) -> RunResult:
-    """Generate, score and summarise; finished samples on disk are never recomputed."""
+    """Generate, score and summarise; finished (sample, draw) pairs on disk are never recomputed.
+
+    ``draws`` (``--draws``) overrides the suite's and the model spec's
+    ``samples_per_item``: each sample is generated that many times, draw d
+    with its own derived seed (:func:`evalkit.models.draws.draw_seed`).
+    """
+    k = effective_draws(arm, suite, draws)
     if suite.spec.kind == "lm-eval":
         from evalkit.lmeval.runner import run_lm_eval_suite
 
@@ -81,45 +92,79 @@ def run_suite(
     config = arm.spec.generation.merged(
         max_new_tokens=suite.spec.generation.max_new_tokens, stop=suite.spec.generation.stop
     )
-    done = _resume_state(out, arm, signature, resume)
-    write_json_atomic(out / "run.json", _run_header(arm, suite, signature, config.model_dump()))
+    decoding = config.decoding()
+    done = _resume_state(out, arm, signature, resume, k)
+    write_json_atomic(out / "run.json", _run_header(arm, suite, signature, decoding, k))
     prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
-    pending = [s.id for s in suite.samples if s.id not in done]
-    keys = {sid: generation_key(arm.fingerprint_parts, prompts[sid], config.model_dump()) for sid in pending}
+    pending = [(s.id, d) for s in suite.samples for d in range(k) if (s.id, d) not in done]
+    seeds = {item: draw_seed(config.seed, *item) for item in pending}
+    keys = {
+        item: generation_key(arm.fingerprint_parts, prompts[item[0]], {**decoding, "seed": seeds[item]})
+        for item in pending
+    }
     hits = cache.get_many(list(keys.values())) if cache is not None and pending else {}
     from_cache = [
-        Generation.from_dict({**hits[keys[sid]].to_dict(), "sample_id": sid, "cached": True})
-        for sid in pending
-        if keys[sid] in hits
+        Generation.from_dict(
+            {**hits[keys[item]].to_dict(), "sample_id": item[0], "draw": item[1], "cached": True}
+        )
+        for item in pending
+        if keys[item] in hits
     ]
-    total = len(suite.samples)
+    total = len(suite.samples) * k
     if from_cache:
-        append_jsonl(out / "generations.jsonl", [g.to_dict() for g in from_cache])
-        done.update({g.sample_id: g for g in from_cache})
+        append_jsonl(out / "generations.jsonl", [generation_row(g, k) for g in from_cache])
+        done.update({(g.sample_id, g.draw): g for g in from_cache})
     if progress:
         progress(len(done), total)
-    to_generate = [sid for sid in pending if sid not in done]
+    to_generate = [item for item in pending if item not in done]
+    # The backend sees one id per (sample, draw); with k = 1 it is the sample id itself.
+    work_ids = {item: item[0] if k == 1 else f"{item[0]}#draw{item[1]}" for item in to_generate}
+    items_by_work_id = {work_id: item for item, work_id in work_ids.items()}
 
     secret = _api_key(arm)
 
     def on_batch(batch: list[Generation]) -> None:
+        items = [items_by_work_id[g.sample_id] for g in batch]
+        batch = [replace(g, sample_id=sid, draw=d) for g, (sid, d) in zip(batch, items)]
         if secret:  # a server that echoes the API key must not get it into run files or the cache
             batch = [_masked(g, secret) for g in batch]
-        append_jsonl(out / "generations.jsonl", [g.to_dict() for g in batch])
+        append_jsonl(out / "generations.jsonl", [generation_row(g, k) for g in batch])
         if cache is not None:
             # Text UTF-8 cannot carry (lone surrogates from a server) is kept in the run files, not cached.
             storable = [g for g in batch if _utf8_safe(g.text)]
-            cache.put_many(arm.fingerprint, [(keys[g.sample_id], g) for g in storable])
-        done.update({g.sample_id: g for g in batch})
+            cache.put_many(arm.fingerprint, [(keys[(g.sample_id, g.draw)], g) for g in storable])
+        done.update({(g.sample_id, g.draw): g for g in batch})
         if progress:
             progress(len(done), total)
 
     resumed = total - len(pending)
     if to_generate:
-        arm.backend.generate([(sid, prompts[sid]) for sid in to_generate], config, on_batch=on_batch)
+        work = [(work_ids[item], prompts[item[0]]) for item in to_generate]
+        # Per-prompt seeds only when there are repeated draws: with k = 1 every seed is config.seed.
+        extra = {"seeds": [seeds[item] for item in to_generate]} if k > 1 else {}
+        arm.backend.generate(work, config, on_batch=on_batch, **extra)
     gen_seconds = time.perf_counter() - started
     metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
+
+
+def effective_draws(arm: Arm, suite: Suite, draws: int | None = None) -> int:
+    """Draws per item for this arm on this suite (``draws``, else suite, else spec, else 1); checked."""
+    return samples_per_item(
+        arm.spec.generation,
+        suite_name=suite.name,
+        suite_kind=suite.spec.kind,
+        suite_value=suite.spec.samples_per_item,
+        draws=draws,
+    )
+
+
+def generation_row(generation: Generation, samples_per_item: int) -> dict:
+    """One generations.jsonl row: with k > 1 every row names its ``draw`` (0 too); k = 1 rows never do."""
+    row = generation.to_dict()
+    if samples_per_item > 1:
+        row["draw"] = generation.draw
+    return row
 
 
 def score_run_dir(
@@ -128,16 +173,19 @@ def score_run_dir(
     """(Re-)score a run directory from its generations; never generates."""
     started = time.perf_counter()
     header = read_json(out / "run.json", "run header")
+    k = int(header.get("samples_per_item") or 1)
     if header["suite"]["data_sha256"] != suite.data_sha256 and generations is None:
         raise EvalkitError(
             f"{out}: the run was made on a different version of suite {suite.name!r} (data changed).",
             hint="re-run the suite instead of re-scoring",
         )
     if generations is None:
-        generations = {
-            r["sample_id"]: Generation.from_dict(r) for r in read_jsonl_tolerant(out / "generations.jsonl")
-        }
-    rows = score_samples(suite, generations)
+        generations = {}
+        for row in read_jsonl_tolerant(out / "generations.jsonl"):
+            generation = Generation.from_dict(row)
+            if generation.draw < k:
+                generations[(generation.sample_id, generation.draw)] = generation
+    rows = score_samples(suite, generations, samples_per_item=k)
     write_jsonl_atomic(out / "scores.jsonl", rows)
     write_judge_usage(out, rows)
     gens = list(generations.values())
@@ -147,7 +195,8 @@ def score_run_dir(
         "arm": header["arm"],
         "fingerprint": header["arm"]["fingerprint"],
         "primary_metric": suite.spec.primary_metric,
-        "metrics": summarise(rows, list(suite.scorers)),
+        "samples_per_item": k,
+        "metrics": summarise(rows, list(suite.scorers), samples_per_item=k),
         "n_samples": len(suite.samples),
         "n_generated": len(gens),
         "generation": {
@@ -167,11 +216,12 @@ def score_run_dir(
     return metrics
 
 
-def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict) -> dict:
+def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, samples_per_item: int) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "suite": signature,
         "suite_dir": str(suite.folder),
+        "samples_per_item": samples_per_item,
         "arm": {
             "name": arm.name,
             "fingerprint": arm.fingerprint,
@@ -183,7 +233,8 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict) -> di
     }
 
 
-def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[str, Generation]:
+def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool, k: int) -> dict[Item, Generation]:
+    """The finished (sample, draw) generations of an earlier run in ``out`` (draws < ``k``, no errors)."""
     header_path = out / "run.json"
     if not header_path.is_file():
         return {}
@@ -200,11 +251,17 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[st
         return {}
     path = out / "generations.jsonl"
     rows = read_jsonl_tolerant(path)
-    done = {r["sample_id"]: Generation.from_dict(r) for r in rows if r.get("error") is None}
-    # Rewrite when failed samples are dropped (they are retried) or a kill left a torn last line,
-    # which the next append would otherwise glue onto a good row.
-    if len(done) != len(rows) or _torn_tail(path):
-        write_jsonl_atomic(path, [g.to_dict() for g in done.values()])
+    done = {}
+    for row in rows:
+        generation = Generation.from_dict(row)
+        if generation.error is None and generation.draw < k:
+            done[(generation.sample_id, generation.draw)] = generation
+    kept = [generation_row(g, k) for g in done.values()]
+    # Rewrite when failed samples are dropped (they are retried), draws beyond k are dropped, rows of
+    # another k need their draw field added or removed, or a kill left a torn last line, which the next
+    # append would otherwise glue onto a good row.
+    if kept != rows or _torn_tail(path):
+        write_jsonl_atomic(path, kept)
     return done
 
 

@@ -2,42 +2,58 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from evalkit.runner.draw_values import has_draws, row_passes, row_values
 from evalkit.suite.loader import Suite
 from evalkit.types import Generation, Sample, Score
 
 
-def score_samples(suite: Suite, generations: dict[str, Generation]) -> list[dict]:
-    """Apply every scorer of the suite to every generated sample; one row per (sample, scorer)."""
+def score_samples(
+    suite: Suite, generations: Mapping[Any, Generation], *, samples_per_item: int = 1
+) -> list[dict]:
+    """Apply every scorer of the suite to every generation; one row per (sample, draw, scorer).
+
+    ``generations`` maps any key (sample id, or (sample id, draw)) to generations;
+    rows follow the suite's sample order, then draw order. With
+    ``samples_per_item`` > 1 every row names its ``draw``.
+    """
+    by_sample: dict[str, list[Generation]] = {}
+    for generation in generations.values():
+        by_sample.setdefault(generation.sample_id, []).append(generation)
+    entries = [
+        (sample, generation)
+        for sample in suite.samples
+        for generation in sorted(by_sample.get(sample.id, []), key=lambda g: g.draw)
+    ]
     rows: list[dict] = []
-    samples = [s for s in suite.samples if s.id in generations]
     for key, fn in suite.scorers.items():
-        scores = _score_all(fn, samples, generations)
-        for sample, score in zip(samples, scores):
-            rows.append({"sample_id": sample.id, "scorer": key, **_score_dict(score)})
+        scores = _score_all(fn, entries)
+        for (sample, generation), score in zip(entries, scores):
+            draw = {"draw": generation.draw} if samples_per_item > 1 else {}
+            rows.append({"sample_id": sample.id, **draw, "scorer": key, **_score_dict(score)})
     return rows
 
 
-def _score_all(fn: Callable, samples: list[Sample], generations: dict[str, Generation]) -> list[Score]:
-    ok = [s for s in samples if generations[s.id].error is None]
+def _score_all(fn: Callable, entries: list[tuple[Sample, Generation]]) -> list[Score]:
+    ok = [i for i, (_, generation) in enumerate(entries) if generation.error is None]
     batch_fn = getattr(fn, "score_batch", None)
-    computed: dict[str, Score] = {}
+    computed: dict[int, Score] = {}
     if batch_fn is not None and ok:
         try:
-            scores = list(batch_fn(ok, [generations[s.id] for s in ok]))
+            scores = list(batch_fn([entries[i][0] for i in ok], [entries[i][1] for i in ok]))
             if len(scores) != len(ok) or not all(isinstance(x, Score) for x in scores):
                 raise TypeError(f"score_batch returned {len(scores)} results for {len(ok)} samples")
-            computed = dict(zip((s.id for s in ok), scores))
+            computed = dict(zip(ok, scores))
         except Exception:  # noqa: BLE001 - a failing batch is retried sample by sample, so one bad output
             computed = {}  # cannot cost the others their scores
-    for s in ok:
-        if s.id not in computed:
-            computed[s.id] = _safe_score(fn, s, generations[s.id])
+    for i in ok:
+        if i not in computed:
+            computed[i] = _safe_score(fn, *entries[i])
     return [
-        computed[s.id] if s.id in computed else Score.failed(f"generation failed: {generations[s.id].error}")
-        for s in samples
+        computed[i] if i in computed else Score.failed(f"generation failed: {entries[i][1].error}")
+        for i in range(len(entries))
     ]
 
 
@@ -61,23 +77,41 @@ def _score_dict(score: Score) -> dict:
     }
 
 
-def summarise(score_rows: list[dict], scorer_keys: list[str]) -> dict[str, dict]:
-    """Per scorer: mean value, pass rate, n, and errors (excluded from the mean, with the count stated)."""
+def summarise(
+    score_rows: list[dict], scorer_keys: list[str], *, samples_per_item: int = 1
+) -> dict[str, dict]:
+    """Per scorer: mean value, pass rate, n, and errors (excluded from the mean, with the count stated).
+
+    The mean is over items of each item's mean over its draws (its generation
+    draws and, for a judge with ``samples: k``, its judge samples); the pass rate
+    likewise over each item's share of passing draws; ``n`` counts items. With
+    k = 1 and single judge verdicts every row is its own item, as always.
+    """
     metrics = {}
     for key in scorer_keys:
         rows = [r for r in score_rows if r["scorer"] == key]
-        values = [r["value"] for r in rows if r["error"] is None and r["value"] is not None]
-        values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
-        passes = [r["passed"] for r in rows if r["error"] is None and r["passed"] is not None]
+        items: dict[Any, tuple[list[float], list[bool]]] = {}
+        for index, row in enumerate(rows):
+            values, passes = items.setdefault(row["sample_id"] if samples_per_item > 1 else index, ([], []))
+            values.extend(row_values(row))
+            passes.extend(row_passes(row))
+        values = [sum(v) / len(v) for v, _ in items.values() if v]
+        passes = [sum(p) / len(p) for _, p in items.values() if p]
         errors = [r for r in rows if r["error"] is not None]
+        single = samples_per_item == 1 and not any(has_draws(r) for r in rows)
         metrics[key] = {
             "mean": sum(values) / len(values) if values else None,
             "pass_rate": sum(passes) / len(passes) if passes else None,
-            # pass/fail only when every value is 0 or 1; partial credit (2 of 3 JSON fields) is continuous
-            "binary": bool(passes) and len(passes) == len(values) and all(v in (0, 1) for v in values),
+            # pass/fail only when every value is 0 or 1; partial credit (2 of 3 JSON fields) is continuous,
+            # and so is a mean over draws
+            "binary": single
+            and bool(passes)
+            and len(passes) == len(values)
+            and all(v in (0, 1) for v in values),
             "n": len(values),
             "errors": len(errors),
             "excluded_reason": _error_summary(errors),
+            "samples_per_item": samples_per_item,
         }
     return metrics
 
