@@ -257,7 +257,9 @@ def _icc(data: PairedData) -> float | None:
     msw = float(((d - means[codes]) ** 2).sum()) / (n - groups)
     n0 = (n - float((sizes**2).sum()) / n) / (groups - 1)
     denom = msb + (n0 - 1) * msw
-    return float((msb - msw) / denom) if denom > 0 else None
+    # Truncated at 0, as usual for the ANOVA estimator: a negative value only says "no positive
+    # correlation" and is very noisy when most clusters hold one or two samples.
+    return max(float((msb - msw) / denom), 0.0) if denom > 0 else None
 
 
 @dataclass(frozen=True)
