@@ -30,7 +30,10 @@ from evalkit.compare.paired import (
 from evalkit.compare.share import prompt_share
 from evalkit.compare.stats import compare_paired
 
-__all__ = ["SCENARIOS", "Outcome", "Scenario", "promised_power", "simulate", "simulate_share"]
+__all__ = [
+    "SCENARIOS", "Outcome", "Scenario", "SequentialOutcome", "promised_power", "simulate",
+    "simulate_sequential", "simulate_share",
+]
 
 
 @dataclass(frozen=True)
@@ -169,3 +172,57 @@ SCENARIOS: dict[str, Callable[[int], Scenario]] = {
     "32 items x 5 draws": lambda n: Scenario("32 items x 5 draws (samples_per_item)", 32, 1,
                                              shift=0.2, draws=5),
 }
+
+
+@dataclass(frozen=True)
+class SequentialOutcome:
+    """How the sequential stopping rule behaved over simulated suites."""
+
+    scenario: str
+    trials: int
+    wrong_call: float  # A/A: a change called at any look; with a drop: an improvement called
+    regression_shown: float
+    ruled_out: float  # forgetting ruled out within the budget
+    mean_samples: float  # samples used before stopping (of s.n)
+    covered: float  # the interval at stopping contains the truth
+
+
+def simulate_sequential(
+    s: Scenario, trials: int, *, seed: int = 0, alpha: float = 0.05, budget: float = 0.08,
+    round_size: int = 32, role: str = "regression",
+) -> SequentialOutcome:
+    """Run the sequential rule (a look after every round of whole clusters) on simulated suites."""
+    from evalkit.compare.sequential import BettingConfidenceSequence, decide_suite
+
+    rng = np.random.default_rng(seed)
+    wrong = shown = ruled = covered = 0
+    used = []
+    for _ in range(trials):
+        ref, cand, clusters = _draw_suite(s, rng)
+        groups: dict = {}
+        for sid in ref:
+            groups.setdefault(clusters.get(sid, sid) if clusters else sid, []).append(sid)
+        observations = [
+            float(np.mean([np.mean(cand[i]) - np.mean(ref[i]) for i in ids])) for ids in groups.values()
+        ]
+        sizes = [len(ids) for ids in groups.values()]
+        cs = BettingConfidenceSequence(alpha=alpha)
+        taken = n_items = 0
+        decision = None
+        while taken < len(observations):
+            step = max(1, round_size // max(sizes[taken], 1))
+            cs.update(observations[taken:taken + step])
+            n_items += sum(sizes[taken:taken + step])
+            taken += step
+            low, high = cs.interval()
+            decision = decide_suite(low, high, role=role, budget=budget, exhausted=taken >= len(observations))
+            if decision.settled:
+                break
+        false_drop = s.delta == 0 and decision.reason == "regression shown"
+        wrong += decision.reason == "improvement shown" or false_drop
+        shown += decision.reason == "regression shown"
+        ruled += decision.reason == "forgetting ruled out"
+        covered += decision.low <= s.delta <= decision.high
+        used.append(n_items)
+    return SequentialOutcome(s.name, trials, wrong / trials, shown / trials, ruled / trials,
+                             float(np.mean(used)), covered / trials)
