@@ -263,9 +263,11 @@ def cache_prune(
 
 def _register_plugins() -> None:
     # Commands that live with their feature package.
+    from evalkit.suite.cli import register as register_suites
     from evalkit.train.cli import register as register_train
 
     register_train(app)
+    register_suites(app)
 
 
 _register_plugins()
