@@ -112,14 +112,22 @@ class Run:
     generations: list[dict] = field(repr=False)
 
     def frame(self) -> pd.DataFrame:
-        """One row per sample × scorer (× draw when drawn several times), with the generation joined in."""
+        """One row per sample × scorer (× draw when drawn several times), with the generation joined in.
+
+        A run drawn k > 1 times per sample has a ``draw`` column (0 .. k-1; a
+        generation without one is draw 0); draws beyond the run's k, left by an
+        earlier run with more, are left out as the comparison leaves them out.
+        """
         suite = (self.header.get("suite") or {}).get("name")
         arm = (self.header.get("arm") or {}).get("name")
-        outputs = {(g.get("sample_id"), g.get("draw")): g for g in self.generations}
+        per_item = int(self.metrics.get("samples_per_item") or self.header.get("samples_per_item") or 0)
+        outputs = {(g.get("sample_id"), g.get("draw") or 0): g for g in self.generations}
         rows = []
         for score in self.scores:
-            key = (score.get("sample_id"), score.get("draw"))
-            gen: dict[str, Any] = outputs.get(key) or {}
+            draw = score.get("draw") or 0
+            if per_item and draw >= per_item:
+                continue
+            gen: dict[str, Any] = outputs.get((score.get("sample_id"), draw)) or {}
             row = {"suite": suite, "arm": arm}
             row.update({k: score.get(k) for k in SCORE_KEYS})
             row["error"] = score.get("error") or gen.get("error")

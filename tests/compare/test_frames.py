@@ -133,13 +133,18 @@ def test_run_frame_keeps_draws_apart(compared, tmp_path):
     scores = read_jsonl_tolerant(run_dir / "scores.jsonl")
     gens = read_jsonl_tolerant(run_dir / "generations.jsonl")
     drawn_scores = [{**s, "draw": d, "value": float(d)} for s in scores for d in (0, 1)]
-    drawn_gens = [{**g, "draw": d, "text": f"{g['text']}#{d}"} for g in gens for d in (0, 1)]
+    # As the runner writes them: scores name every draw, a generation leaves out "draw" when it is 0.
+    drawn_gens = [{**g, "text": f"{g['text']}#{d}", **({"draw": d} if d else {})}
+                  for g in gens for d in (0, 1)]
     (run_dir / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drawn_scores))
     (run_dir / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drawn_gens))
     frame = evalkit.load_run(run_dir).frame()
     assert len(frame) == 8 * 2 and list(frame.columns)[:5] == ["suite", "arm", "sample_id", "draw", "scorer"]
     assert all(row["text"].endswith(f"#{row['draw']}") and row["value"] == row["draw"]
                for row in frame.to_dict("records"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "samples_per_item": 1}))
+    assert set(evalkit.load_run(run_dir).frame()["draw"]) == {0}  # draws beyond k are stale leftovers
 
 
 def test_unknown_and_missing_fields_are_tolerated(compared, tmp_path):
