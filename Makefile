@@ -3,17 +3,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo demo-quick test lint bench clean
+.PHONY: setup constraints demo demo-quick test lint bench clean
+CONSTRAINTS := requirements/constraints.txt
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions from $(CONSTRAINTS) (-c): a fresh clone and CI get the versions the tests passed with.
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 first: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,serve]'
+	$(PY) -m pip install -q torch==2.13.0 -c $(CONSTRAINTS)
+	$(PY) -m pip install -q -e '.[dev,serve]' -c $(CONSTRAINTS)
 	touch $@
+
+# Regenerate $(CONSTRAINTS) from the current venv (after upgrading packages and passing the tests).
+constraints: setup
+	$(PY) scripts/freeze_constraints.py
 
 demo: setup
 	$(PY) -m evalkit.demo

@@ -28,6 +28,8 @@ _EXPORTS = {
     "EvalkitError": "evalkit.errors",
     "paired_verdict": "evalkit.compare.paired",
     "PairedVerdict": "evalkit.compare.paired",
+    "load_comparison": "evalkit.frames",
+    "load_run": "evalkit.frames",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -85,6 +85,10 @@ def run(
             str(res.cached + res.resumed),
         )
     console.print(table)
+    from evalkit.lmeval.reproduce import run_output_lines
+
+    for line in (line for res in results for line in run_output_lines(res.metrics)):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"run files: {results[0].out_dir.parent if results else out}")
     if against is not None:
         from evalkit.api import compare_runs_with_baseline
@@ -279,9 +283,11 @@ def cache_prune(
 
 def _register_plugins() -> None:
     # Commands that live with their feature package.
+    from evalkit.suite.cli import register as register_suites
     from evalkit.train.cli import register as register_train
 
     register_train(app)
+    register_suites(app)
 
 
 _register_plugins()

@@ -13,6 +13,7 @@ from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
 from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.config import locate
 from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
+from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_reproduce
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
@@ -141,6 +142,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
         options = CompareOptions(**{**options.__dict__, "forgetting_budget": gate.forgetting_budget})
     name = request.name or request.out.name
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
+    attach_lm_eval_reproduce(comparison, runs)  # how each lm-eval suite was prompted, and the lm_eval command
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
     if request.pairwise:
         _add_pairwise(comparison, suites)

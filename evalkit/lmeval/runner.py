@@ -7,7 +7,9 @@ so the numbers equal ``lm_eval --model hf`` to the last digit. The run
 directory has the files of a native run (run.json, generations.jsonl,
 scores.jsonl, metrics.json) with lm-eval's per-document values as scores, so
 comparison, flips and reports work unchanged; lm-eval's own aggregate results
-are kept verbatim in metrics.json under ``lm_eval_results``.
+are kept verbatim in metrics.json under ``lm_eval_results``, and the
+equivalent ``lm_eval`` command line with the prompting it applied under
+``reproduce`` (see :mod:`evalkit.lmeval.reproduce`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.lmeval.adapter import arm_lm, prompting, require_hf
 from evalkit.lmeval.convert import Converted, convert_samples
+from evalkit.lmeval.reproduce import model_device, reproduce_block
 from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include_dir, task_manager
 from evalkit.models.loader import Arm
 from evalkit.runner.run import RunResult, suite_signature
@@ -88,6 +91,7 @@ def run_lm_eval_suite(
         started = time.perf_counter()
         results = _evaluate(arm, suite, manager, settings)
         seconds = time.perf_counter() - started
+    reproduce = reproduce_block(arm, suite, include, settings, model_device(arm))
     scoring_started = time.perf_counter()
     output_types = {name: t["output_type"] for name, t in tasks.items()}
     tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
@@ -96,6 +100,7 @@ def run_lm_eval_suite(
     write_jsonl_atomic(out / "generations.jsonl", converted.generations)
     write_jsonl_atomic(out / "scores.jsonl", converted.scores)
     metrics = _metrics(header, suite, results, converted, seconds, time.perf_counter() - scoring_started)
+    metrics["reproduce"] = reproduce
     write_json_atomic(out / "metrics.json", metrics)
     if progress:
         progress(len(converted.generations), len(converted.generations))

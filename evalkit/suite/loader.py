@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from evalkit.runner.store import split_lines
 from evalkit.suite.spec import HubData, SuiteSpec
 from evalkit.types import Sample
 
-SUITES_ROOT = Path(__file__).resolve().parents[2] / "suites"
+SUITES_ROOT = Path(__file__).resolve().parents[1] / "suites"  # the shipped suites, inside the package
+SUITES_ENV = "EVALKIT_SUITES"  # os.pathsep-separated folders of user suites, searched before the shipped ones
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,38 @@ class Suite:
         return template.replace("{input}", sample.input)
 
 
+def suite_search_path(search: list[Path] | None = None) -> list[Path]:
+    """Folders searched for a suite given by name, in order.
+
+    ``search`` first, then each folder of ``$EVALKIT_SUITES`` (os.pathsep-separated),
+    then ``./suites`` of the working directory, then the suites shipped in the package.
+    """
+    roots = list(search or [])
+    roots += [Path(part).expanduser() for part in os.environ.get(SUITES_ENV, "").split(os.pathsep) if part]
+    roots += [Path.cwd() / "suites", SUITES_ROOT]
+    return roots
+
+
 def find_suite_dir(name_or_path: str, search: list[Path] | None = None) -> Path:
-    """Resolve a suite given as a folder, a suite.yaml path, or a shipped suite's name."""
+    """Resolve a suite given as a folder, a suite.yaml path, or a suite's name on the search path."""
     candidate = Path(name_or_path)
     if candidate.is_file() and candidate.name.endswith((".yaml", ".yml")):
         return candidate.parent
     if (candidate / "suite.yaml").is_file():
         return candidate
-    for root in (search or []) + [Path.cwd() / "suites", SUITES_ROOT]:
+    roots = suite_search_path(search)
+    for root in roots:
         if (root / name_or_path / "suite.yaml").is_file():
             return root / name_or_path
     known = sorted(p.parent.name for p in SUITES_ROOT.glob("*/suite.yaml"))
+    hint = f"shipped suites: {', '.join(known)} (`evalkit suites list` shows every suite found)"
+    missing = [str(r) for r in roots if not r.is_dir() and r != Path.cwd() / "suites"]
+    if missing:
+        hint += f"; not folders: {', '.join(missing)} (check ${SUITES_ENV})"
     raise ConfigError(
-        f"suite {name_or_path!r} not found: no suite.yaml there, in ./suites/ or among the shipped suites.",
-        hint=f"shipped suites: {', '.join(known)}",
+        f"suite {name_or_path!r} not found: no suite.yaml there, nor in "
+        f"{', '.join(str(r) for r in roots if r.is_dir())}.",
+        hint=hint + f"; give a suite folder, or add the folder holding it to ${SUITES_ENV}",
     )
 
 

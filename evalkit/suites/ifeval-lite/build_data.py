@@ -37,7 +37,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parents[2] / "shared" / "data" / "ifeval" / "input_data.jsonl"
+# HERE is <repo>/evalkit/suites/ifeval-lite; shared/ lies beside the repository.
+DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "ifeval" / "input_data.jsonl"
 UPSTREAM_SHA256 = "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49"
 TARGET = 50
 
