@@ -138,11 +138,12 @@ def test_run_frame_keeps_draws_apart(compared, tmp_path):
                   for g in gens for d in (0, 1)]
     (run_dir / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drawn_scores))
     (run_dir / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drawn_gens))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "samples_per_item": 2}))
     frame = evalkit.load_run(run_dir).frame()
     assert len(frame) == 8 * 2 and list(frame.columns)[:5] == ["suite", "arm", "sample_id", "draw", "scorer"]
     assert all(row["text"].endswith(f"#{row['draw']}") and row["value"] == row["draw"]
                for row in frame.to_dict("records"))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
     (run_dir / "metrics.json").write_text(json.dumps({**metrics, "samples_per_item": 1}))
     assert set(evalkit.load_run(run_dir).frame()["draw"]) == {0}  # draws beyond k are stale leftovers
 
