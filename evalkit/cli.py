@@ -123,11 +123,16 @@ def compare(
     pairwise: bool = typer.Option(
         False, "--pairwise", help="Also ask each judge_rubric suite's judge to compare outputs pairwise."
     ),
+    allow_noop_adapter: bool = typer.Option(False, help="Compare an adapter that does not change the model."),
+    allow_confound: bool = typer.Option(False, help="Compare arms that differ in more than what they test."),
+    allow_base_mismatch: bool = typer.Option(False, help="Accept adapters trained on another base."),
+    train_data: list[Path] = typer.Option([], help="Training file to check the suites against (repeatable)."),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
     from evalkit.compare.orchestrate import CompareRequest
     from evalkit.compare.orchestrate import compare as run_compare
+    from evalkit.trust.checks import TrustOptions
 
     request = CompareRequest(
         specs=list(specs),
@@ -142,6 +147,8 @@ def compare(
         history=history,
         options=CompareOptions(min_effect=min_effect),
         pairwise=pairwise,
+        trust=TrustOptions(allow_noop_adapter=allow_noop_adapter, allow_confound=allow_confound,
+                           allow_base_mismatch=allow_base_mismatch, train_data=list(train_data)),
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
@@ -264,8 +271,10 @@ def cache_prune(
 def _register_plugins() -> None:
     # Commands that live with their feature package.
     from evalkit.train.cli import register as register_train
+    from evalkit.trust.cli import register as register_trust
 
     register_train(app)
+    register_trust(app)
 
 
 _register_plugins()

@@ -18,6 +18,7 @@ from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
 from evalkit.suite.loader import load_suite
+from evalkit.trust.checks import TrustOptions, attach_trust, check_arms
 
 
 @dataclass
@@ -37,6 +38,7 @@ class CompareRequest:
     options: CompareOptions = field(default_factory=CompareOptions)
     name: str | None = None
     pairwise: bool = False
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -73,6 +75,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
 
     started = time.perf_counter()
     specs = unique_names([s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs])
+    if request.trust.allow_base_mismatch:
+        specs = [s.model_copy(update={"allow_base_mismatch": True}) for s in specs]
     if len(specs) < (1 if request.against else 2):
         raise ConfigError(
             "compare needs at least two model specs (the first is the reference), "
@@ -96,6 +100,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
+    trust = check_arms(arms, suites, request.trust, reference_loaded=baseline_doc is None)
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     timings = {}
     for arm in arms:
@@ -131,6 +136,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     name = request.name or request.out.name
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
+    attach_trust(comparison, trust, runs)
     if request.pairwise:
         _add_pairwise(comparison, suites)
     if gate is not None:

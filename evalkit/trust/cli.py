@@ -1,0 +1,75 @@
+"""The `evalkit leakage` command (registered onto the main CLI app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from evalkit.cli_support import console, handle_errors
+
+
+def print_leakage(report: dict) -> None:
+    """A rich table: per suite its size, exact and near-duplicate counts and share; the leaked samples."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"leakage: {report['source']}", caption=report["method"])
+    for col in ("suite", "samples", "exact", "near", "share"):
+        table.add_column(col, justify="left" if col == "suite" else "right")
+    for block in report["suites"]:
+        table.add_row(
+            block["suite"], str(block["n"]), str(block["exact"]), str(block["near"]), f"{block['share']:.1%}"
+        )
+    console.print(table)
+    leaked = [(b["suite"], s) for b in report["suites"] for s in b["samples"]]
+    if leaked:
+        detail = Table(title="leaked samples")
+        for col in ("suite", "sample", "match", "similarity", "training row"):
+            detail.add_column(col)
+        for suite, sample in leaked:
+            detail.add_row(
+                suite,
+                escape(sample["id"]),
+                sample["kind"],
+                f"{sample['similarity']:.2f}",
+                escape(sample["train_where"]),
+            )
+        console.print(detail)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the leakage command to ``app``."""
+
+    @app.command()
+    @handle_errors
+    def leakage(
+        train_data: Path = typer.Argument(
+            ..., metavar="TRAIN_DATA", help="Training file (any train format)."
+        ),
+        suite: list[str] = typer.Option(..., "--suite", "-s", help="Suite name or folder (repeatable)."),
+        data_format: str = typer.Option(
+            "auto", "--data-format", help="alpaca, messages, conversations, prompt_completion or auto."
+        ),
+        limit: int = typer.Option(None, help="Only the first N samples of each suite."),
+        output_format: str = typer.Option("table", "--format", help="table or json."),
+    ) -> None:
+        """Find suite samples whose input also occurs (exactly or nearly) in a training file."""
+        from evalkit.errors import ConfigError
+        from evalkit.suite.loader import load_suite
+        from evalkit.train.data import FORMAT_FIELDS
+        from evalkit.trust.leakage import leakage_report
+
+        if data_format != "auto" and data_format not in FORMAT_FIELDS:
+            raise ConfigError(
+                f"--data-format {data_format!r}: use auto or one of {', '.join(FORMAT_FIELDS)}."
+            )
+        if output_format not in ("table", "json"):
+            raise ConfigError(f"--format {output_format!r}: use table or json.")
+        suites = [load_suite(name, limit=limit, build_scorers=False) for name in suite]
+        report = leakage_report(train_data, suites, data_format)
+        if output_format == "json":
+            print(json.dumps(report, indent=2))
+        else:
+            print_leakage(report)
