@@ -9,6 +9,8 @@ it in ``intended_differences`` or the user passes ``--allow-confound``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from evalkit.compare.analysis import arm_kind
 from evalkit.errors import EvalkitError
 
@@ -27,11 +29,16 @@ def _arm_values(arm) -> dict[str, object]:
     return {
         "backend": spec.backend,
         "base": None if served else f"{spec.base} (weights {str(parts.get('weights', ''))[:12]})",
-        "chat_template": f"{spec.chat_template} (sha256 {template[:12]})",
+        "chat_template": f"{Path(spec.chat_template).name} (sha256 {template[:12]})",
         "system_prompt": spec.system_prompt,
         "dtype": None if served else spec.dtype,
         "quantization": None if served else spec.quantization,
     }
+
+
+def _comparable(arm, values: dict[str, object]) -> dict[str, object]:
+    """The values to compare: a chat template by its text (a copied file is the same template)."""
+    return {**values, "chat_template": arm.fingerprint_parts.get("chat_template")}
 
 
 def _decoding(arm, suite) -> dict[str, object]:
@@ -66,8 +73,9 @@ def find_confounds(reference, candidate, suites: list) -> list[dict]:
     declared = set(candidate.spec.intended_differences)
     found = []
     ref_values, cand_values = _arm_values(reference), _arm_values(candidate)
+    ref_keys, cand_keys = _comparable(reference, ref_values), _comparable(candidate, cand_values)
     for setting in ARM_SETTINGS:
-        if setting not in exempt and ref_values[setting] != cand_values[setting]:
+        if setting not in exempt and ref_keys[setting] != cand_keys[setting]:
             found.append(
                 {
                     "setting": setting,
