@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.cli_support import console
@@ -38,7 +39,7 @@ def print_comparison(comparison: dict) -> None:
     for d in (d for s in comparison["suites"] for d in s["deltas"] if d.get("power_note")):
         console.print(f"[dim]power · {d['arm']}: {d['power_note']}[/]")
     for notice in comparison["metadata"].get("notices", []):
-        console.print(f"[yellow]notice:[/] {notice}")
+        console.print(f"[yellow]notice:[/] {escape(notice)}")  # paths like data[train] are not markup
     gate = comparison.get("gate")
     if gate is not None:
         status = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"
