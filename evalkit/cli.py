@@ -272,9 +272,11 @@ def _register_plugins() -> None:
     # Commands that live with their feature package.
     from evalkit.train.cli import register as register_train
     from evalkit.trust.cli import register as register_trust
+    from evalkit.trust.cli import register_merge
 
     register_train(app)
     register_trust(app)
+    register_merge(app)
 
 
 _register_plugins()

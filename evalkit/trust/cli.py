@@ -73,3 +73,71 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(report, indent=2))
         else:
             print_leakage(report)
+
+
+def print_parity(rows: list[dict]) -> None:
+    """The merge check: per suite how often the merged model disagrees with the adapter arm."""
+    from rich.table import Table
+
+    table = Table(title="merged model vs the adapter as tested")
+    for col in (
+        "suite",
+        "metric",
+        "n",
+        "score flips",
+        "flip rate",
+        "text differs",
+        "delta (95% CI)",
+        "verdict",
+    ):
+        table.add_column(col, justify="left" if col in ("suite", "metric", "verdict") else "right")
+    for r in rows:
+        rate = "—" if r["flip_rate"] is None else f"{r['flip_rate']:.1%}"
+        text = "—" if r["text_diff_rate"] is None else f"{r['text_diff_rate']:.1%}"
+        table.add_row(
+            r["suite"],
+            r["metric"],
+            str(r["n"]),
+            str(r["flips"]),
+            rate,
+            text,
+            f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]",
+            r["verdict"],
+        )
+    console.print(table)
+
+
+def register_merge(app: typer.Typer) -> None:
+    """Add the merge command to ``app``."""
+
+    @app.command()
+    @handle_errors
+    def merge(
+        adapter_spec: Path = typer.Argument(..., metavar="ADAPTER_SPEC", help="Model spec with an adapter."),
+        out: Path = typer.Option(..., help="Folder for the merged model (weights, tokenizer, merged.yaml)."),
+        dtype: str = typer.Option("float32", help="float32, bfloat16 or float16."),
+        force: bool = typer.Option(False, help="Replace an existing --out folder."),
+        check: bool = typer.Option(False, "--check", help="Compare the merged model with the adapter arm."),
+        suite: list[str] = typer.Option(
+            [], "--suite", "-s", help="Suites for --check (default: the spec's)."
+        ),
+        limit: int = typer.Option(None, help="Only the first N samples of each suite (--check)."),
+        check_out: Path = typer.Option(None, help="Report folder of --check (default OUT/check)."),
+    ) -> None:
+        """Merge a LoRA adapter into its base (deployable safetensors + model spec); --check its parity."""
+        from evalkit.cli_support import progress_bar
+        from evalkit.merge import MERGED_SPEC, merge_adapter, merge_check
+
+        merged = out / MERGED_SPEC
+        if check and merged.is_file() and not force:
+            console.print(f"reusing the merged model in {out} (--force to merge again)")
+        else:
+            merged = merge_adapter(adapter_spec, out, dtype=dtype, force=force)
+            console.print(f"merged model: {merged.parent}\nmodel spec: {merged}")
+        if check:
+            report = check_out or out / "check"
+            comparison = merge_check(
+                adapter_spec, merged, suites=suite, out=report, limit=limit, progress=progress_bar
+            )
+            print_parity(comparison["merge_check"])
+            console.print(f"report: {(report / 'index.html').resolve()}")

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 from evalkit_testing import torch_threads
+from trust_helpers import write_yaml
 
 TRAIN_ROWS = [
     {
@@ -34,26 +34,6 @@ def default_home(default_model_dir, monkeypatch) -> Path:
     home = default_model_dir.parents[1]
     monkeypatch.setenv("EVALKIT_HOME", str(home))
     return home
-
-
-def write_yaml(path: Path, doc: dict) -> Path:
-    """Write a YAML file (creating its folder); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def untrained_lora(base_dir: Path, out: Path) -> Path:
-    """PEFT's default LoRA initialisation (lora_B = 0): an adapter that changes nothing."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    get_peft_model(
-        model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
-    ).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import untrained_lora, write_yaml
 from served.fake_openai import FakeOpenAIServer, healthy_reply
+from trust_helpers import untrained_lora, write_yaml
 from typer.testing import CliRunner
 
 from evalkit.cli import app

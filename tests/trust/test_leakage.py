@@ -6,8 +6,8 @@ import json
 import random
 
 import pytest
-from conftest import write_yaml
 from evalkit_testing import make_random_lora
+from trust_helpers import write_yaml
 from typer.testing import CliRunner
 
 from evalkit.cli import app

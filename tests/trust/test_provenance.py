@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import write_yaml
 from evalkit_testing import make_random_lora
+from trust_helpers import write_yaml
 from typer.testing import CliRunner
 
 from evalkit.cli import app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write_yaml
+from trust_helpers import write_yaml
 
 from evalkit.errors import ConfigError
 from evalkit.train.card import tuned_spec
