@@ -23,7 +23,13 @@ def test_merge_writes_a_loadable_model_and_check_reports_parity(
     doc = yaml.safe_load((trained_adapter / "tuned.yaml").read_text())
     tested = write_yaml(
         tmp_path / "tested.yaml",
-        {**doc, "adapter": str(trained_adapter), "quantization": "nf4", "suites": [str(tiny_triage_suite)]},
+        {
+            **doc,
+            "name": "tested",
+            "adapter": str(trained_adapter),
+            "quantization": "nf4",
+            "suites": [str(tiny_triage_suite)],
+        },
     )
     out = tmp_path / "merged"
     result = CliRunner().invoke(app, ["merge", str(tested), "--out", str(out), "--check"])
