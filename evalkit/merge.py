@@ -60,45 +60,55 @@ def merge_adapter(
     weights = weights_fingerprint(base_dir)
     check_adapter_base(spec.adapter, weights, spec.base, spec.allow_base_mismatch)
 
+    import warnings
+
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     silence_bitsandbytes_notice()
     from peft import PeftModel
 
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    with torch.inference_mode():
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch_dtype(dtype))
-        try:
-            merged = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
-        except (ValueError, RuntimeError, KeyError) as exc:
-            raise ModelError(
-                f"adapter {spec.adapter!r} does not fit base {spec.base!r}: {str(exc)[:300]}"
-            ) from None
-        merged.save_pretrained(tmp, safe_serialization=True)
-    load_tokenizer(base_dir).save_pretrained(tmp)
-    doc = merged_spec_doc(spec, dtype)
-    if spec.chat_template not in ("auto", "none"):
-        shutil.copyfile(spec.chat_template, tmp / "chat_template-evalkit.jinja")
-        doc["chat_template"] = "chat_template-evalkit.jinja"
-    header = f"# The merged model written by `evalkit merge` from {spec.adapter} on {spec.base}.\n"
-    (tmp / MERGED_SPEC).write_text(
-        header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-    write_json_atomic(
-        tmp / MERGE_CARD,
-        {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source_spec": str(source) if source else None,
-            "adapter": spec.adapter,
-            "adapter_sha256": adapter_fingerprint(spec.adapter),
-            "base": spec.base,
-            "base_fingerprint": weights,
-            "dtype": dtype,
-            "versions": package_versions(),
-        },
-    )
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            # peft asks transformers' deprecated is_gradient_checkpointing; nothing for a user to act on
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch_dtype(dtype))
+            try:
+                merged = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+            except (ValueError, RuntimeError, KeyError) as exc:
+                raise ModelError(
+                    f"adapter {spec.adapter!r} does not fit base {spec.base!r}: {str(exc)[:300]}"
+                ) from None
+            merged.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(base_dir).save_pretrained(tmp)
+        doc = merged_spec_doc(spec, dtype)
+        if spec.chat_template not in ("auto", "none"):
+            shutil.copyfile(spec.chat_template, tmp / "chat_template-evalkit.jinja")
+            doc["chat_template"] = "chat_template-evalkit.jinja"
+        header = f"# The merged model written by `evalkit merge` from {spec.adapter} on {spec.base}.\n"
+        (tmp / MERGED_SPEC).write_text(
+            header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
+        write_json_atomic(
+            tmp / MERGE_CARD,
+            {
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source_spec": str(source) if source else None,
+                "adapter": spec.adapter,
+                "adapter_sha256": adapter_fingerprint(spec.adapter),
+                "base": spec.base,
+                "base_fingerprint": weights,
+                "dtype": dtype,
+                "versions": package_versions(),
+            },
+        )
+    except BaseException:  # a failed or interrupted merge leaves no half-written folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     tmp.replace(out)
