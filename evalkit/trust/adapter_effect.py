@@ -2,12 +2,13 @@
 
 For a local adapter arm (backend ``hf``) the probe prompts run through the
 shared base twice, with the adapter active and with it disabled (PEFT's
-``disable_adapter()``): the mean KL(adapter || base) over every prompt
-position and the largest absolute logit difference measure what the adapter
-changes. An untrained LoRA (``lora_B`` initialised to zero) changes nothing,
-to the last bit. A served arm cannot be opened up, so its greedy outputs on the
-probes are compared with the reference arm's: identical on every probe usually
-means the server fell back to the base model.
+``disable_adapter()``): the mean KL(adapter || base) over the last
+:data:`PROBE_POSITIONS` positions of each prompt and the largest absolute logit
+difference there measure what the adapter changes. An untrained LoRA
+(``lora_B`` initialised to zero) changes nothing, to the last bit. A served
+arm cannot be opened up, so its greedy outputs on the probes are compared
+with the reference arm's: identical on every probe usually means the server
+fell back to the base model.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 from evalkit.errors import EvalkitError
 from evalkit.models.spec import GenerationConfig
 
-#: Below this largest |logit difference| (over every probe position) an adapter counts as a no-op.
+#: Below this largest |logit difference| (over the probed positions) an adapter counts as a no-op.
 NOOP_MAX_LOGIT_DIFF = 1e-4
 PROBE_MAX_NEW_TOKENS = 24
+PROBE_POSITIONS = 16  # next-token distributions compared per probe prompt: its last 16 positions
 
 
 class NoopAdapter(EvalkitError):
@@ -34,12 +36,12 @@ def measure_adapter_effect(arm, inputs: list) -> dict:
     tok, model = loaded.tokenizer, loaded.model
     kl_sum, positions, max_diff = 0.0, 0, 0.0
     with torch.inference_mode(), loaded.lock:
-        for prompt in prompts:
+        for prompt in prompts:  # one at a time: no padding, and measured faster than a padded batch
             ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
             with loaded.select(arm.spec.adapter):
-                tuned = model(**ids).logits[0].float()
+                tuned = _last_logits(model, ids)[0]
             with loaded.select(None):
-                base = model(**ids).logits[0].float()
+                base = _last_logits(model, ids)[0]
             max_diff = max(max_diff, float((tuned - base).abs().max()))
             log_t, log_b = torch.log_softmax(tuned, -1), torch.log_softmax(base, -1)
             kl_sum += float((log_t.exp() * (log_t - log_b)).sum(-1).clamp_min(0).sum())
@@ -53,6 +55,15 @@ def measure_adapter_effect(arm, inputs: list) -> dict:
         "tolerance": NOOP_MAX_LOGIT_DIFF,
         "noop": max_diff < NOOP_MAX_LOGIT_DIFF,
     }
+
+
+def _last_logits(model, ids):
+    """Float logits at the last PROBE_POSITIONS positions of a batch (no vocabulary projection elsewhere)."""
+    try:
+        logits = model(**ids, logits_to_keep=PROBE_POSITIONS).logits
+    except TypeError:  # a model class without logits_to_keep
+        logits = model(**ids).logits[:, -PROBE_POSITIONS:]
+    return logits.float()
 
 
 def _probe_config(arm) -> GenerationConfig:
