@@ -23,6 +23,11 @@ def print_leakage(report: dict) -> None:
             block["suite"], str(block["n"]), str(block["exact"]), str(block["near"]), f"{block['share']:.1%}"
         )
     console.print(table)
+    if report.get("not_checked"):
+        console.print(
+            f"not checked (lm-eval suites have no samples before they run): "
+            f"{', '.join(report['not_checked'])}"
+        )
     leaked = [(b["suite"], s) for b in report["suites"] for s in b["samples"]]
     if leaked:
         detail = Table(title="leaked samples")
