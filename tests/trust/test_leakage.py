@@ -216,3 +216,25 @@ def test_train_data_flag_and_unknown_training_data(tiny_model_dir, leaky, tmp_pa
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["trust"]["leakage"][0]["origin"] == "--train-data"
     assert comparison["suites"][0]["leakage"]["leaked"] == 15
+
+
+def test_training_prompts_wrapped_in_the_suite_template_are_unwrapped(tmp_path):
+    """A chat row whose user turn is the suite's own prompt around a test message is an exact leak."""
+    suite = load_suite("support-triage", limit=3, build_scorers=False)
+    wrapped = suite.render_prompt(suite.samples[1])
+    rows = [
+        {"conversations": [{"from": "human", "value": wrapped}, {"from": "gpt", "value": "{}"}]},
+        {
+            "conversations": [
+                {"from": "human", "value": "Something else entirely, about a parcel."},
+                {"from": "gpt", "value": "{}"},
+            ]
+        },
+    ]
+    path = tmp_path / "sharegpt.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    block = leakage_report(path, [suite])["suites"][0]
+    assert (block["exact"], block["near"]) == (1, 0)
+    assert block["samples"][0]["id"] == suite.samples[1].id and block["samples"][0]["train_where"].endswith(
+        ":1"
+    )
