@@ -100,7 +100,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
-    trust = check_arms(arms, suites, request.trust, reference_loaded=baseline_doc is None)
+    trust = check_arms(
+        arms, suites, request.trust, reference_loaded=baseline_doc is None, use_cache=request.use_cache
+    )
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     timings = {}
     for arm in arms:

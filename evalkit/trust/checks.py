@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.compare.analysis import arm_kind
-from evalkit.trust.adapter_effect import compare_served, measure_adapter_effect, noop_error
+from evalkit.trust.adapter_effect import compare_served, noop_error
 from evalkit.trust.confounds import confound_error, describe, find_confounds
+from evalkit.trust.effect_cache import adapter_effect
 from evalkit.trust.leakage import leakage_report
 from evalkit.trust.probes import probe_inputs
 from evalkit.trust.provenance import adapter_provenance
@@ -32,11 +33,14 @@ class TrustOptions:
     train_data: list[Path] = field(default_factory=list)
 
 
-def check_arms(arms: list, suites: list, options: TrustOptions, *, reference_loaded: bool = True) -> dict:
+def check_arms(
+    arms: list, suites: list, options: TrustOptions, *, reference_loaded: bool = True, use_cache: bool = True
+) -> dict:
     """Check every arm before the runs; raises on a no-op adapter or an undeclared confound.
 
     ``reference_loaded`` is False when the reference is a committed baseline
-    (arms are then all candidates and like-for-like is the baseline's check).
+    (arms are then all candidates and like-for-like is the baseline's check);
+    ``use_cache`` lets adapter-effect measurements made before be reused.
     """
     doc: dict = {"arms": {a.name: {} for a in arms}, "leakage": [], "notices": []}
     reference = arms[0] if reference_loaded else None
@@ -56,7 +60,7 @@ def check_arms(arms: list, suites: list, options: TrustOptions, *, reference_loa
             weights = arm.fingerprint_parts.get("weights") if arm.spec.backend == "hf" else None
             entry["provenance"] = adapter_provenance(arm.spec.adapter, weights)
         if arm.spec.backend == "hf" and arm.spec.adapter and inputs:
-            effect = measure_adapter_effect(arm, inputs)
+            effect = adapter_effect(arm, inputs, use_cache=use_cache)
             entry["adapter_effect"] = effect
             if effect["noop"]:
                 if not options.allow_noop_adapter:

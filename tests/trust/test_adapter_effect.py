@@ -126,3 +126,21 @@ def test_served_tuned_arm_that_answers_like_the_base_is_flagged(tmp_path, isolat
     else:
         assert probe["identical"] == 2 and probe["all_identical"]
         assert warning in output and "gave exactly the reference" in html
+
+
+def test_a_remembered_measurement_does_not_load_the_model(tiny_model_dir, tmp_path, isolated_home):
+    from evalkit_testing import make_random_lora
+
+    from evalkit.trust.effect_cache import adapter_effect
+
+    adapter = make_random_lora(tiny_model_dir, tmp_path / "lora")
+    spec = ModelSpec(name="t", base=str(tiny_model_dir), adapter=str(adapter), chat_template="none")
+    first = adapter_effect(load_model(spec, pool=BasePool()), ["Say hello to the sea."])
+    assert not first["noop"] and "cached" not in first
+    again_arm = load_model(spec, pool=BasePool())
+    again = adapter_effect(again_arm, ["Say hello to the sea."])
+    assert again == {**first, "cached": True} and again_arm.backend._loaded is None  # nothing loaded
+    other = adapter_effect(load_model(spec, pool=BasePool()), ["Another prompt entirely."])
+    assert "cached" not in other  # other probe prompts: measured afresh
+    (isolated_home / "adapter-effects.json").write_text("{not json")
+    assert "cached" not in adapter_effect(load_model(spec, pool=BasePool()), ["Say hello to the sea."])
