@@ -31,14 +31,23 @@ def _arm_values(arm) -> dict[str, object]:
         "base": None if served else f"{spec.base} (weights {str(parts.get('weights', ''))[:12]})",
         "chat_template": f"{Path(spec.chat_template).name} (sha256 {template[:12]})",
         "system_prompt": spec.system_prompt,
-        "dtype": None if served else spec.dtype,
+        "dtype": None if served else _resolved_dtype(spec.dtype),
         "quantization": None if served else spec.quantization,
     }
 
 
+def _resolved_dtype(name: str) -> str:
+    """The dtype a spec loads in (``auto``: float32 on a CPU, bfloat16 on a GPU), not just its name."""
+    from evalkit.models.hf_loading import torch_dtype
+
+    resolved = str(torch_dtype(name)).removeprefix("torch.")
+    return resolved if name != "auto" else f"{resolved} (auto)"
+
+
 def _comparable(arm, values: dict[str, object]) -> dict[str, object]:
     """The values to compare: a chat template by its text (a copied file is the same template)."""
-    return {**values, "chat_template": arm.fingerprint_parts.get("chat_template")}
+    dtype = values["dtype"].removesuffix(" (auto)") if values["dtype"] else None
+    return {**values, "chat_template": arm.fingerprint_parts.get("chat_template"), "dtype": dtype}
 
 
 def _decoding(arm, suite) -> dict[str, object]:

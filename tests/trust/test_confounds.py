@@ -140,6 +140,8 @@ def test_suite_override_and_tested_change_are_not_confounds(tiny_model_dir, suit
         )
     )
     assert find_confounds(ref, longer, loaded) == []  # the suite caps both at 5 tokens
+    auto = load_model(ModelSpec(name="auto", base=str(tiny_model_dir), dtype="auto"))
+    assert find_confounds(ref, auto, loaded) == []  # auto is float32 on this CPU, like the reference
     prompted_tuned = load_model(
         ModelSpec(name="pt", base=str(tiny_model_dir), adapter=str(adapter), system_prompt="Be brief.")
     )
