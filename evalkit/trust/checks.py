@@ -53,6 +53,8 @@ def check_arms(
             raise confound_error(arm.name, reference.name, undeclared)
         for c in undeclared:
             doc["notices"].append(f"WARNING: {arm.name} is confounded (--allow-confound): {describe(c)}")
+    # cheap and able to fail on a bad --train-data file: before any model loads for the probes
+    doc["leakage"] = _leakage(candidates, suites, options, doc["notices"])
     inputs = probe_inputs(suites)
     for arm in arms:
         entry = doc["arms"][arm.name]
@@ -85,7 +87,6 @@ def check_arms(
                     f"greedy outputs on all {served['probes']} probe prompts: the server may be serving the "
                     "base model (unknown adapter name, LoRA not enabled)."
                 )
-    doc["leakage"] = _leakage(arms if reference is None else candidates, suites, options, doc["notices"])
     return doc
 
 

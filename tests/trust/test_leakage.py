@@ -238,3 +238,26 @@ def test_training_prompts_wrapped_in_the_suite_template_are_unwrapped(tmp_path):
     assert block["samples"][0]["id"] == suite.samples[1].id and block["samples"][0]["train_where"].endswith(
         ":1"
     )
+
+
+def test_missing_train_data_fails_before_any_generation(tiny_model_dir, leaky, tmp_path, isolated_home):
+    _, folder = leaky
+    base = write_yaml(tmp_path / "base.yaml", {"name": "base", "base": str(tiny_model_dir)})
+    other = write_yaml(
+        tmp_path / "other.yaml", {"name": "o", "base": str(tiny_model_dir), "system_prompt": "Hi"}
+    )
+    out = tmp_path / "cmp"
+    args = [
+        "compare",
+        str(base),
+        str(other),
+        "-s",
+        str(folder),
+        "--out",
+        str(out),
+        "--train-data",
+        "nope.jsonl",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "nope.jsonl: file not found" in result.output
+    assert not (out / "runs").exists()
