@@ -46,48 +46,62 @@ def check_arms(
     reference = arms[0] if reference_loaded else None
     candidates = arms[1:] if reference_loaded else arms
     for arm in candidates if reference is not None else []:
-        confounds = find_confounds(reference, arm, suites)
-        doc["arms"][arm.name]["confounds"] = confounds
-        undeclared = [c for c in confounds if not c["declared"]]
-        if undeclared and not options.allow_confound:
-            raise confound_error(arm.name, reference.name, undeclared)
-        for c in undeclared:
-            doc["notices"].append(f"WARNING: {arm.name} is confounded (--allow-confound): {describe(c)}")
+        _check_like_for_like(doc, reference, arm, suites, options)
     # cheap and able to fail on a bad --train-data file: before any model loads for the probes
     doc["leakage"] = _leakage(candidates, suites, options, doc["notices"])
     inputs = probe_inputs(suites)
     for arm in arms:
-        entry = doc["arms"][arm.name]
         if arm.spec.adapter:
             weights = arm.fingerprint_parts.get("weights") if arm.spec.backend == "hf" else None
-            entry["provenance"] = adapter_provenance(arm.spec.adapter, weights)
-        if arm.spec.backend == "hf" and arm.spec.adapter and inputs:
-            effect = adapter_effect(arm, inputs, use_cache=use_cache)
-            entry["adapter_effect"] = effect
-            if effect["noop"]:
-                if not options.allow_noop_adapter:
-                    raise noop_error(arm, effect)
-                doc["notices"].append(
-                    f"WARNING: {arm.name}: adapter does not change the model "
-                    f"(max logit difference {effect['max_logit_diff']:.3g}); "
-                    "compared anyway (--allow-noop-adapter)"
-                )
-        elif (
-            arm.spec.backend == "openai"
-            and arm is not reference
-            and reference is not None
-            and inputs
-            and arm_kind(arm.spec.model_dump()) == "tuned"
-        ):
-            served = compare_served(arm, reference, inputs)
-            entry["served_probe"] = served
-            if served["all_identical"]:
-                doc["notices"].append(
-                    f"WARNING: served arm {arm.name} (model {arm.spec.model!r}) gave exactly the reference's "
-                    f"greedy outputs on all {served['probes']} probe prompts: the server may be serving the "
-                    "base model (unknown adapter name, LoRA not enabled)."
-                )
+            doc["arms"][arm.name]["provenance"] = adapter_provenance(arm.spec.adapter, weights)
+        if arm.spec.backend == "hf" and arm.spec.adapter:
+            _check_adapter_effect(doc, arm, inputs, options, use_cache)
+        elif _served_fine_tune(arm, reference):
+            _check_served(doc, arm, reference, inputs)
     return doc
+
+
+def _served_fine_tune(arm, reference) -> bool:
+    """A served candidate that claims to be a fine-tune (it names the adapter the server loaded)."""
+    served = arm.spec.backend == "openai" and reference is not None and arm is not reference
+    return served and arm_kind(arm.spec.model_dump()) == "tuned"
+
+
+def _check_like_for_like(doc: dict, reference, arm, suites: list, options: TrustOptions) -> None:
+    """Record the arm's confounds; raise on undeclared ones unless --allow-confound."""
+    confounds = find_confounds(reference, arm, suites)
+    doc["arms"][arm.name]["confounds"] = confounds
+    undeclared = [c for c in confounds if not c["declared"]]
+    if undeclared and not options.allow_confound:
+        raise confound_error(arm.name, reference.name, undeclared)
+    for c in undeclared:
+        doc["notices"].append(f"WARNING: {arm.name} is confounded (--allow-confound): {describe(c)}")
+
+
+def _check_adapter_effect(doc: dict, arm, inputs: list, options: TrustOptions, use_cache: bool) -> None:
+    """Record the adapter's effect; raise on a no-op adapter unless --allow-noop-adapter."""
+    effect = adapter_effect(arm, inputs, use_cache=use_cache)
+    doc["arms"][arm.name]["adapter_effect"] = effect
+    if not effect["noop"]:
+        return
+    if not options.allow_noop_adapter:
+        raise noop_error(arm, effect)
+    doc["notices"].append(
+        f"WARNING: {arm.name}: adapter does not change the model "
+        f"(max logit difference {effect['max_logit_diff']:.3g}); compared anyway (--allow-noop-adapter)"
+    )
+
+
+def _check_served(doc: dict, arm, reference, inputs: list) -> None:
+    """Record how many probe answers of a served fine-tune equal the reference's; warn when all do."""
+    served = compare_served(arm, reference, inputs)
+    doc["arms"][arm.name]["served_probe"] = served
+    if served["all_identical"]:
+        doc["notices"].append(
+            f"WARNING: served arm {arm.name} (model {arm.spec.model!r}) gave exactly the reference's "
+            f"greedy outputs on all {served['probes']} probe prompts: the server may be serving the "
+            "base model (unknown adapter name, LoRA not enabled)."
+        )
 
 
 def _leakage(candidates: list, suites: list, options: TrustOptions, notices: list[str]) -> list[dict]:
