@@ -142,11 +142,16 @@ def compare(
         max=64,
         help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
     ),
+    allow_noop_adapter: bool = typer.Option(False, help="Compare an adapter that does not change the model."),
+    allow_confound: bool = typer.Option(False, help="Compare arms that differ in more than what they test."),
+    allow_base_mismatch: bool = typer.Option(False, help="Accept adapters trained on another base."),
+    train_data: list[Path] = typer.Option([], help="Training file to check the suites against (repeatable)."),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
     from evalkit.compare.orchestrate import CompareRequest
     from evalkit.compare.orchestrate import compare as run_compare
+    from evalkit.trust.checks import TrustOptions
 
     request = CompareRequest(
         specs=list(specs),
@@ -162,6 +167,8 @@ def compare(
         options=CompareOptions(min_effect=min_effect),
         pairwise=pairwise,
         draws=draws,
+        trust=TrustOptions(allow_noop_adapter=allow_noop_adapter, allow_confound=allow_confound,
+                           allow_base_mismatch=allow_base_mismatch, train_data=list(train_data)),
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
@@ -285,9 +292,13 @@ def _register_plugins() -> None:
     # Commands that live with their feature package.
     from evalkit.suite.cli import register as register_suites
     from evalkit.train.cli import register as register_train
+    from evalkit.trust.cli import register as register_trust
+    from evalkit.trust.cli import register_merge
 
     register_train(app)
     register_suites(app)
+    register_trust(app)
+    register_merge(app)
 
 
 _register_plugins()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from evalkit.cli_support import console
@@ -46,7 +47,7 @@ def print_comparison(comparison: dict) -> None:
                 console.print(f"[dim]clusters · {suite['name']} · {d['arm']}: {d['n']} samples in "
                               f"{d['n_clusters']} clusters{icc}, design effect {d['design_effect']:.2f}[/]")
     for notice in comparison["metadata"].get("notices", []):
-        console.print(f"[yellow]notice:[/] {notice}")
+        console.print(f"[yellow]notice:[/] {escape(notice)}")  # paths like data[train] are not markup
     gate = comparison.get("gate")
     if gate is not None:
         status = "[green]PASSED[/]" if gate["passed"] else "[red]FAILED[/]"

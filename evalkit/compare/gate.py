@@ -33,6 +33,8 @@ class GateSpec(StrictModel):
     suites: dict[str, SuiteRule] = Field(default_factory=dict)
     forgetting_budget: float | None = Field(None, ge=0)
     bound: Literal["ci", "estimate"] = "ci"
+    # largest share of a suite's samples allowed to occur in the gated arm's training data (0..1)
+    max_overlap: float | None = Field(None, ge=0, le=1)
 
 
 def load_gate(path: str | Path) -> GateSpec:
@@ -66,6 +68,10 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
         rules.extend(_suite_rules(name, suites[name], arm, rule, gate.bound))
     if gate.forgetting_budget is not None:
         rules.append(_forgetting_rule(comparison, arm, gate.forgetting_budget, gate.bound))
+    if gate.max_overlap is not None:
+        from evalkit.trust.overlap_rule import overlap_rule
+
+        rules.append(overlap_rule(comparison, arm, gate.max_overlap))
     return {"passed": all(r["passed"] for r in rules), "arm": arm, "rules": rules}
 
 

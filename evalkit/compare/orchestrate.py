@@ -20,6 +20,7 @@ from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.runner.run import effective_draws
 from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
 from evalkit.suite.loader import load_suite
+from evalkit.trust.checks import TrustOptions, attach_trust, check_arms
 
 
 @dataclass
@@ -40,6 +41,7 @@ class CompareRequest:
     name: str | None = None
     pairwise: bool = False
     draws: int | None = None  # seeded draws per item, overriding the suites' and specs' samples_per_item
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -76,6 +78,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
 
     started = time.perf_counter()
     specs = unique_names([s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs])
+    if request.trust.allow_base_mismatch:
+        specs = [s.model_copy(update={"allow_base_mismatch": True}) for s in specs]
     if len(specs) < (1 if request.against else 2):
         raise ConfigError(
             "compare needs at least two model specs (the first is the reference), "
@@ -102,6 +106,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     for arm in arms:  # a greedy arm asked for k > 1 draws fails now, not after the other arms ran
         for suite in suites:
             effective_draws(arm, suite, request.draws)
+    trust = check_arms(
+        arms, suites, request.trust, reference_loaded=baseline_doc is None, use_cache=request.use_cache
+    )
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     timings = {}
     for arm in arms:
@@ -144,6 +151,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
     attach_lm_eval_reproduce(comparison, runs)  # how each lm-eval suite was prompted, and the lm_eval command
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
+    attach_trust(comparison, trust, runs)
     if request.pairwise:
         _add_pairwise(comparison, suites)
     if gate is not None:

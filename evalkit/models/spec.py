@@ -12,6 +12,9 @@ from evalkit.errors import ConfigError
 
 EMBEDDED_PREFIX = "evalkit:"
 DEFAULT_BASE = "evalkit:smollm2-135m-instruct"
+#: Settings a candidate arm may declare as meant to differ from the reference (see evalkit.trust.confounds).
+Setting = Literal["backend", "base", "adapter", "chat_template", "system_prompt", "dtype", "quantization",
+                  "temperature", "top_p", "seed", "stop", "max_new_tokens"]
 
 
 class GenerationConfig(StrictModel):
@@ -56,6 +59,8 @@ class ModelSpec(StrictModel):
     batch_size: int = Field(32, ge=1)
     suites: list[str] = Field(default_factory=list)
     allow_base_mismatch: bool = False
+    # settings this arm exists to change besides its adapter (not reported as confounds)
+    intended_differences: list[Setting] = Field(default_factory=list)
     # served-model settings (backend: openai)
     base_url: str | None = None
     model: str | None = None

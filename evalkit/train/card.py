@@ -74,14 +74,28 @@ def build_card(ctx: CardContext, *, step: int, log_history: list[dict], stats: d
 
 
 def tuned_spec(spec: TrainSpec, *, adapter: str = ".", chat_template: str | None = None) -> dict:
-    """The ModelSpec (as a dict) of the tuned arm: same base and prompting, with the adapter."""
+    """The ModelSpec (as a dict) of the tuned arm: same base and prompting as training, with the adapter.
+
+    With a ``reference`` model spec, its evaluation settings (generation, dtype,
+    quantization, suites) are copied, so the tuned arm differs from the arm it
+    is compared with only in the adapter (and in the prompting it was trained with).
+    """
     doc: dict = {"name": spec.name or "tuned", "base": spec.base, "adapter": adapter,
                  "chat_template": chat_template or spec.chat_template}
     if spec.system_prompt:
         doc["system_prompt"] = spec.system_prompt
-    doc["generation"] = spec.generation.model_dump(mode="json")
-    if spec.eval_suites:
-        doc["suites"] = list(spec.eval_suites)
+    if spec.reference is None:
+        doc["generation"] = spec.generation.model_dump(mode="json")
+        if spec.eval_suites:
+            doc["suites"] = list(spec.eval_suites)
+        return doc
+    from evalkit.models.spec import load_model_spec
+
+    reference = load_model_spec(spec.reference)
+    doc["generation"] = reference.generation.model_dump(mode="json")
+    doc["dtype"], doc["quantization"] = reference.dtype, reference.quantization
+    if spec.eval_suites or reference.suites:
+        doc["suites"] = list(spec.eval_suites or reference.suites)
     return doc
 
 

@@ -149,6 +149,8 @@ def register(app: typer.Typer) -> None:
             updates["training"] = spec.training.model_copy(update={"max_steps": max_steps})
         if eval_suites is not None:
             updates["eval_suites"] = [s.strip() for s in eval_suites.split(",") if s.strip()]
+        if compare_with is not None and spec.reference is None and "generation" not in spec.model_fields_set:
+            updates["reference"] = str(compare_with.expanduser().resolve())  # tuned.yaml decodes like it
         spec = spec.model_copy(update=updates) if updates else spec
         result = run_training(spec, resume=resume, callbacks=[rich_progress()])
         if result.interrupted:

@@ -124,6 +124,8 @@ class TrainSpec(StrictModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     output_dir: str | None = None
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    # the model spec the tuned arm is compared with: tuned.yaml copies its evaluation settings
+    reference: str | None = None
     eval_suites: list[str] = Field(default_factory=list)
     forgetting_budget: float = Field(0.02, ge=0.0)
 
@@ -131,6 +133,13 @@ class TrainSpec(StrictModel):
     @classmethod
     def _empty_prompt_is_none(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_source_of_decoding(self) -> TrainSpec:
+        if self.reference is not None and "generation" in self.model_fields_set:
+            raise ValueError("give either 'generation' or 'reference' (whose generation settings tuned.yaml "
+                             "copies), not both")
+        return self
 
 
 def load_train_spec(path: str | Path) -> TrainSpec:
@@ -155,6 +164,11 @@ def load_train_spec(path: str | Path) -> TrainSpec:
     updates: dict = {"data": data, "validation": validation, "name": spec.name or Path(path).stem}
     if spec.chat_template not in ("auto", "none"):
         updates["chat_template"] = inside(spec.chat_template)
+    if spec.reference is not None:
+        from evalkit.models.spec import load_model_spec
+
+        updates["reference"] = inside(spec.reference)
+        load_model_spec(updates["reference"])  # a missing or invalid reference fails now, not after training
     if not spec.base.startswith("evalkit:") and (folder / spec.base).is_dir():
         updates["base"] = str((folder / spec.base).resolve())
     updates["output_dir"] = str(Path(spec.output_dir or f"adapters/{Path(path).stem}").expanduser().resolve())

@@ -34,7 +34,9 @@ def test_train_resume_curve_and_compare(tiny_train_spec, small_suite, tmp_path):
 
     general = _general_suite(tmp_path / "suites" / "general-tiny")
     base_spec = tmp_path / "base.yaml"
-    base_spec.write_text(yaml.safe_dump({"name": "base", "base": str(tiny_model_base(spec_path))}))
+    # prompted like the tuned arm (compare refuses arms that differ in more than the adapter)
+    base_spec.write_text(yaml.safe_dump({"name": "base", "base": str(tiny_model_base(spec_path)),
+                                         "chat_template": "tmpl.jinja", "system_prompt": "Reply in JSON."}))
     second = runner.invoke(app, ["train", str(spec_path), "--resume", "--max-steps", "4", "--eval-suites",
                                  f"{small_suite},{general}", "--limit", "3", "--compare", str(base_spec)])
     assert second.exit_code == 0, second.output
