@@ -9,7 +9,24 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from evalkit.cli_checks import number_in, one_of
 from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
+from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
+
+_MAX_FAILED_HELP = (
+    "A suite on which more than this share of samples failed (or none scored) has no usable result: "
+    "exit 2 with the reasons."
+)
+
+
+def _max_failed_option():
+    return typer.Option(DEFAULT_MAX_FAILED_SHARE, "--max-failed-share", help=_MAX_FAILED_HELP,
+                        callback=number_in(0, 1))
+
+
+def _file_option(help_text: str):
+    """An optional output/input file option; a directory is refused before anything runs."""
+    return typer.Option(None, help=help_text, dir_okay=False)
 
 app = typer.Typer(
     add_completion=False,
@@ -44,9 +61,11 @@ def run(
     ),
     against: Optional[Path] = typer.Option(None, help="Compare with a committed baseline JSON."),
     allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
+    max_failed_share: float = _max_failed_option(),
 ) -> None:
     """Generate and score one model on one or more suites."""
     from evalkit.api import run_model
+    from evalkit.runner.usable import UnusableResults, check_run_dir
 
     if against is not None:  # a corrupt baseline fails now, not after the whole run
         from evalkit.compare.baseline import load_baseline
@@ -78,6 +97,9 @@ def run(
         )
     console.print(table)
     console.print(f"run files: {results[0].out_dir.parent if results else out}")
+    unusable = [u for u in (check_run_dir(r.out_dir, r.metrics, max_failed_share) for r in results) if u]
+    if unusable:
+        raise UnusableResults(unusable, max_failed_share, written=str(results[0].out_dir.parent))
     if against is not None:
         from evalkit.api import compare_runs_with_baseline
 
@@ -104,18 +126,27 @@ def compare(
         Path("reports/compare"), help="Output directory (report, comparison.json, runs)."
     ),
     limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
-    gate: Optional[Path] = typer.Option(None, help="gate.yaml; exit code 1 when it fails."),
-    against: Optional[Path] = typer.Option(None, help="A committed baseline JSON to use as the reference."),
+    gate: Optional[Path] = _file_option("gate.yaml; exit code 1 when it fails."),
+    against: Optional[Path] = _file_option("A committed baseline JSON to use as the reference."),
     allow_mismatch: bool = typer.Option(
         False, help="Accept a baseline of another fingerprint or suite version."
     ),
-    junit: Optional[Path] = typer.Option(None, help="Write JUnit XML (one test case per gate rule)."),
-    summary: Optional[Path] = typer.Option(None, help="Write a GitHub-flavoured markdown summary."),
-    history: Optional[Path] = typer.Option(None, help="Append scores to this history file and plot it."),
-    output_format: str = typer.Option("table", "--format", help="table or json (comparison on stdout)."),
-    min_effect: float = typer.Option(
-        0.05, help="Smallest change worth detecting (for power notes/verdicts)."
+    junit: Optional[Path] = _file_option("Write JUnit XML (one test case per gate rule)."),
+    summary: Optional[Path] = _file_option("Write a GitHub-flavoured markdown summary."),
+    history: Optional[Path] = _file_option("Append scores to this history file and plot it."),
+    output_format: str = typer.Option(
+        "table", "--format", help="table or json (comparison on stdout).", callback=one_of("table", "json")
     ),
+    min_effect: float = typer.Option(
+        0.05,
+        help="Smallest change worth detecting (for power notes/verdicts), a share in (0, 1).",
+        callback=number_in(0, 1, low_open=True, high_open=True, why="A share of the score: 0.05 = 5 points."),
+    ),
+    confidence: float = typer.Option(
+        0.95, help="Confidence level of intervals and tests, in (0.5, 1).",
+        callback=number_in(0.5, 1, low_open=True, high_open=True),
+    ),
+    max_failed_share: float = _max_failed_option(),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
     resume: bool = typer.Option(
         True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."
@@ -140,32 +171,46 @@ def compare(
         use_cache=not no_cache,
         resume=resume,
         history=history,
-        options=CompareOptions(min_effect=min_effect),
+        options=CompareOptions(min_effect=min_effect, confidence=confidence),
         pairwise=pairwise,
+        max_failed_share=max_failed_share,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
 
 
 def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_format: str) -> None:
-    """Print the verdicts, write JUnit/summary files, and exit with the gate's code."""
-    import json
+    """Print the verdicts, write JUnit/summary files, and exit with the gate's code.
 
+    A suite without a usable result for some arm is exit 2 (after the files are
+    written), before the gate's exit 1: nothing was judged there.
+    """
     from evalkit.cli_output import print_comparison
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import render_markdown_summary
+    from evalkit.runner.store import append_text_atomic, dumps
 
     if junit is not None:
         write_junit(comparison, junit)
     if summary is not None:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        with summary.open("a", encoding="utf-8") as handle:
-            handle.write(render_markdown_summary(comparison))
+        append_text_atomic(summary, render_markdown_summary(comparison))  # appends, as $GITHUB_STEP_SUMMARY
     if output_format == "json":
-        print(json.dumps(comparison, indent=2, default=str))
+        print(dumps(comparison, indent=2, default=str))
     else:
         print_comparison(comparison)
         console.print(f"report: {(out / 'index.html').resolve()}")
+    unusable = (comparison.get("metadata") or {}).get("unusable")
+    if unusable:
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(
+            f"no usable result for {len(unusable)} suite/arm pair(s); nothing can be concluded from them"
+            + ("" if comparison.get("gate") is None else " and the gate cannot pass")
+            + ":\n" + "\n".join(f"  {line}" for line in unusable)
+            + f"\nThe report is written ({(out / 'index.html').resolve()}).",
+            hint="fix the cause above and run the same command again (finished samples are kept, failed ones "
+            "retried); --max-failed-share sets how many failures a suite tolerates",
+        )
     gate = comparison.get("gate")
     if gate is not None and not gate["passed"]:
         raise typer.Exit(1)
@@ -248,7 +293,9 @@ def cache_stats() -> None:
 @cache_app.command("prune")
 @handle_errors
 def cache_prune(
-    older_than_days: Optional[float] = typer.Option(None, help="Drop entries unused for this many days."),
+    older_than_days: Optional[float] = typer.Option(
+        None, help="Drop entries unused for this many days.", callback=number_in(0, None)
+    ),
     fingerprint: Optional[str] = typer.Option(None, help="Drop entries of this fingerprint (prefix)."),
     all_entries: bool = typer.Option(False, "--all", help="Drop everything."),
 ) -> None:

@@ -16,7 +16,9 @@ from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
-from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
+from evalkit.redact import redact_record
+from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic, write_text_atomic
+from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE, unusable_in_runs
 from evalkit.suite.loader import load_suite
 
 
@@ -37,6 +39,7 @@ class CompareRequest:
     options: CompareOptions = field(default_factory=CompareOptions)
     name: str | None = None
     pairwise: bool = False
+    max_failed_share: float = DEFAULT_MAX_FAILED_SHARE  # more failed samples than this: the suite is unusable
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -119,7 +122,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
             "name": a.name,
             "kind": arm_kind(a.spec.model_dump()),
             "fingerprint": a.fingerprint,
-            "spec": a.spec.model_dump(),
+            "spec": redact_record(a.spec.model_dump()),
         }
         for a in arms
     ]
@@ -129,7 +132,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     if gate is not None and gate.forgetting_budget is not None:
         options = CompareOptions(**{**options.__dict__, "forgetting_budget": gate.forgetting_budget})
     name = request.name or request.out.name
+    unusable = unusable_in_runs(runs, request.max_failed_share)
+    notices += [f"no usable result: {u.describe(request.max_failed_share)}" for u in unusable]
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
+    comparison["metadata"]["unusable"] = [u.describe(request.max_failed_share) for u in unusable]
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
     if request.pairwise:
         _add_pairwise(comparison, suites)
@@ -213,4 +219,4 @@ def write_outputs(comparison: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "comparison.json", comparison)
     render_report(comparison, out)
-    (out / "summary.md").write_text(render_markdown_summary(comparison), encoding="utf-8")
+    write_text_atomic(out / "summary.md", render_markdown_summary(comparison))

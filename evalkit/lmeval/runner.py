@@ -23,6 +23,7 @@ from evalkit.lmeval.adapter import arm_lm, prompting, require_hf
 from evalkit.lmeval.convert import Converted, convert_samples
 from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include_dir, task_manager
 from evalkit.models.loader import Arm
+from evalkit.redact import redact_record
 from evalkit.runner.run import RunResult, suite_signature
 from evalkit.runner.scoring import summarise
 from evalkit.runner.store import read_json, write_json_atomic, write_jsonl_atomic
@@ -147,7 +148,7 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, tasks: dict[str, dict],
             "name": arm.name,
             "fingerprint": arm.fingerprint,
             "fingerprint_parts": arm.fingerprint_parts,
-            "spec": arm.spec.model_dump(),
+            "spec": redact_record(arm.spec.model_dump()),
             "generation": {"source": "lm-eval task configs", "tasks": generation},
         },
         "lm_eval": {

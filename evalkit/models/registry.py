@@ -28,6 +28,7 @@ from pathlib import Path
 from evalkit.errors import ModelError
 from evalkit.home import evalkit_home, models_dir
 from evalkit.models.spec import EMBEDDED_PREFIX
+from evalkit.runner.store import write_text_atomic
 
 MANIFEST = "evalkit-model.json"
 _PARTIAL = ".partial-"
@@ -277,7 +278,7 @@ def _build(spec: EmbeddedModel, work: Path, say: Callable[[str], None]) -> Path:
                 "download_seconds": round(download_seconds, 2),
                 "conversion_seconds": round(time.monotonic() - started, 2),
                 "transformers_version": transformers.__version__}
-    (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(staged / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return staged
 
 
@@ -356,9 +357,7 @@ def _hash_weights(folder: Path) -> str:
         hashes[path.name] = entry["sha256"]
     if changed:  # also forget files that no longer exist
         cache = {key: entry for key, entry in cache.items() if os.path.exists(key)}
-        tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, sidecar)
+        write_text_atomic(sidecar, json.dumps(cache, indent=1))
     return _combine(hashes)
 
 

@@ -13,6 +13,7 @@ from evalkit.errors import EvalkitError
 from evalkit.judge.usage import write_judge_usage
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
+from evalkit.redact import mask_secret, redact_record
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
     append_jsonl,
@@ -51,7 +52,7 @@ def suite_signature(suite: Suite) -> dict:
         "version": suite.spec.version,
         "kind": suite.spec.kind,
         "data_sha256": suite.data_sha256,
-        "scorers": [s.model_dump() for s in suite.spec.scorers],
+        "scorers": [redact_record(s.model_dump()) for s in suite.spec.scorers],  # a judge's base_url
         "prompt_template": suite.spec.prompt_template,
         "primary_metric": suite.spec.primary_metric,
     }
@@ -168,7 +169,7 @@ def score_run_dir(
 
 
 def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict) -> dict:
-    return {
+    return redact_record({
         "schema_version": SCHEMA_VERSION,
         "suite": signature,
         "suite_dir": str(suite.folder),
@@ -180,7 +181,7 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict) -> di
             "generation": generation,
         },
         "versions": package_versions(),
-    }
+    })
 
 
 def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[str, Generation]:
@@ -211,17 +212,14 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[st
 def _api_key(arm: Arm) -> str | None:
     """The served model's API key (read from the variable its spec names), if any."""
     name = getattr(arm.spec, "api_key_env", None)
-    value = os.environ.get(name, "").strip() if name else ""
-    return value if len(value) >= 8 else None  # too short to mask without mangling ordinary text
+    return os.environ.get(name, "").strip() or None if name else None
 
 
 def _masked(generation: Generation, secret: str) -> Generation:
-    text, error = generation.text, generation.error
-    if secret not in text and (error is None or secret not in error):
+    text, error = mask_secret(generation.text, secret), mask_secret(generation.error or "", secret) or None
+    if text == generation.text and error == generation.error:
         return generation
-    return replace(
-        generation, text=text.replace(secret, "***"), error=error.replace(secret, "***") if error else error
-    )
+    return replace(generation, text=text, error=error)
 
 
 def _torn_tail(path: Path) -> bool:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, bounded
 from evalkit.scorers.extract import find_json, never_crash, output_text, short
 from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
@@ -74,7 +74,7 @@ def json_schema(*, schema: Any, allow_fence: bool = False, suite_dir: Path | Non
         cls.check_schema(loaded)
     except exceptions.SchemaError as exc:
         where = exc.json_path if hasattr(exc, "json_path") else "$"
-        raise ConfigError(f"invalid JSON schema at {where}: {exc.message}.") from None
+        raise ConfigError(f"invalid JSON schema at {where}: {bounded(exc.message, 300)}.") from None
     validator = cls(loaded, format_checker=cls.FORMAT_CHECKER)
 
     @never_crash("json_schema")

@@ -59,7 +59,7 @@ class LmEvalConfig(StrictModel):
 class GenerationOverrides(StrictModel):
     """Suite-level decoding settings that override the model spec's."""
 
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=32768)
     stop: list[str] | None = None
 
 
