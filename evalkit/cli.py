@@ -261,11 +261,21 @@ def models_list() -> None:
     from evalkit.models.registry import list_models
 
     table = Table(title="cached models")
-    for col in ("name", "size", "weights sha256", "path"):
+    for col in ("name", "size", "weights sha256", "health", "path"):
         table.add_column(col)
-    for m in list_models():
-        table.add_row(m.name, f"{m.size_bytes / 1e6:.0f} MB", m.weights_sha256[:16], str(m.path))
+    models = list_models()
+    for m in models:
+        health = "ok" if not m.problems else "DAMAGED: " + "; ".join(m.problems)
+        table.add_row(m.name, f"{m.size_bytes / 1e6:.0f} MB", m.weights_sha256[:16], health, str(m.path))
     console.print(table)
+    damaged = [m.name for m in models if m.problems]
+    if damaged:
+        from evalkit.errors import ModelError
+
+        raise ModelError(
+            f"damaged weights in the model cache: {', '.join(damaged)} (see the health column).",
+            hint=" / ".join(f"`evalkit models pull --force {name}`" for name in damaged),
+        )
 
 
 @models_app.command("path")
@@ -306,6 +316,15 @@ def cache_prune(
         raise typer.BadParameter("give --older-than-days, --fingerprint or --all")
     removed = open_cache().prune(older_than_days=older_than_days, fingerprint=fingerprint)
     console.print(f"removed {removed} cache entries")
+
+
+@cache_app.command("repair")
+@handle_errors
+def cache_repair() -> None:
+    """Check the cache database; a damaged one is moved aside and an empty cache started."""
+    from evalkit.api import open_cache
+
+    console.print(open_cache().repair())
 
 
 def _register_plugins() -> None:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 
-import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -58,6 +57,11 @@ def print_error(exc: EvalkitError) -> None:
         err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
 
 
+def _is_cli_control(exc: Exception) -> bool:
+    """typer/click's own exceptions (``typer.Exit(1)`` of a failed gate, a bad parameter) pass through."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Turn errors into a one-paragraph message and exit 2; Ctrl-C into exit 130 with a resume hint.
 
@@ -76,7 +80,7 @@ def handle_errors(fn: Callable) -> Callable:
                 raise
             print_error(exc)
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.exceptions.ClickException, SystemExit):
+        except SystemExit:
             raise
         except KeyboardInterrupt:
             err_console.print(
@@ -85,7 +89,7 @@ def handle_errors(fn: Callable) -> Callable:
             )
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback, never exit 1
-            if _DEBUG["on"]:
+            if _DEBUG["on"] or _is_cli_control(exc):
                 raise
             from evalkit.faults import as_evalkit_error
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.runner.store import read_json, read_jsonl_tolerant
+from evalkit.runner.schema import read_run_file
+from evalkit.runner.store import read_jsonl_tolerant
 
 
 @dataclass
@@ -52,8 +53,8 @@ def load_run_dir(
 ) -> RunData:
     """Read a finished run directory (metrics, scores, generations)."""
     out = Path(out)
-    metrics = read_json(out / "metrics.json", "run metrics")
-    header = read_json(out / "run.json", "run header")
+    header = read_run_file(out / "run.json", "run header")
+    metrics = read_run_file(out / "metrics.json", "run metrics")
     primary = metrics["primary_metric"]
     texts = {g["sample_id"]: g for g in read_jsonl_tolerant(out / "generations.jsonl")}
     results: dict[str, SampleResult] = {}

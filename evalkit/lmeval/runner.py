@@ -25,8 +25,9 @@ from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include
 from evalkit.models.loader import Arm
 from evalkit.redact import redact_record
 from evalkit.runner.run import RunResult, suite_signature
+from evalkit.runner.schema import read_run_file
 from evalkit.runner.scoring import summarise
-from evalkit.runner.store import read_json, write_json_atomic, write_jsonl_atomic
+from evalkit.runner.store import write_json_atomic, write_jsonl_atomic
 from evalkit.suite.loader import Suite
 from evalkit.types import SCHEMA_VERSION
 from evalkit.versions import package_versions
@@ -223,7 +224,7 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict | 
     header_path = out / "run.json"
     if not header_path.is_file():
         return None
-    header = read_json(header_path, "run header")
+    header = read_run_file(header_path, "run header")
     if header.get("arm", {}).get("fingerprint") != arm.fingerprint or header.get("suite") != signature:
         raise EvalkitError(
             f"{out} already holds a run of a different model or suite version.",
@@ -231,7 +232,7 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict | 
         )
     metrics_path = out / "metrics.json"
     if resume and metrics_path.is_file():
-        metrics = read_json(metrics_path, "run metrics")
+        metrics = read_run_file(metrics_path, "run metrics")
         if metrics.get("fingerprint") == arm.fingerprint and metrics.get("suite") == signature:
             return metrics
     for name in RUN_FILES:

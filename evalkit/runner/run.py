@@ -14,6 +14,8 @@ from evalkit.judge.usage import write_judge_usage
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.redact import mask_secret, redact_record
+from evalkit.runner.context import announce, context_warnings
+from evalkit.runner.schema import read_run_file, schema_problem
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
     append_jsonl,
@@ -85,6 +87,8 @@ def run_suite(
     done = _resume_state(out, arm, signature, resume)
     write_json_atomic(out / "run.json", _run_header(arm, suite, signature, config.model_dump()))
     prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
+    warnings = context_warnings(arm.backend, prompts, config.max_new_tokens, suite.name)
+    announce(warnings)
     pending = [s.id for s in suite.samples if s.id not in done]
     keys = {sid: generation_key(arm.fingerprint_parts, prompts[sid], config.model_dump()) for sid in pending}
     hits = cache.get_many(list(keys.values())) if cache is not None and pending else {}
@@ -119,16 +123,16 @@ def run_suite(
     if to_generate:
         arm.backend.generate([(sid, prompts[sid]) for sid in to_generate], config, on_batch=on_batch)
     gen_seconds = time.perf_counter() - started
-    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm)
+    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
 def score_run_dir(
-    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None
+    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None, warnings=None
 ) -> dict:
     """(Re-)score a run directory from its generations; never generates."""
     started = time.perf_counter()
-    header = read_json(out / "run.json", "run header")
+    header = read_run_file(out / "run.json", "run header")
     if header["suite"]["data_sha256"] != suite.data_sha256 and generations is None:
         raise EvalkitError(
             f"{out}: the run was made on a different version of suite {suite.name!r} (data changed).",
@@ -161,6 +165,7 @@ def score_run_dir(
             "generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
             "score_s": round(time.perf_counter() - started, 3),
         },
+        "warnings": list(warnings or []),
         "versions": package_versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -189,8 +194,11 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict[st
     if not header_path.is_file():
         return {}
     header = read_json(header_path, "run header")
+    stale = schema_problem(header, "run header")  # another evalkit's run: --fresh redoes it
+    if stale and resume:
+        read_run_file(header_path, "run header")  # raises, naming the problem and --fresh
     same = header.get("arm", {}).get("fingerprint") == arm.fingerprint and header.get("suite") == signature
-    if not same:
+    if not same and not stale:
         raise EvalkitError(
             f"{out} already holds a run of a different model or suite version.",
             hint="choose another --out directory or delete that one",
