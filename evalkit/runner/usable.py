@@ -34,11 +34,11 @@ class Unusable:
 
     def describe(self, max_failed_share: float) -> str:
         """One line: ``suite · arm: 10 of 10 samples failed (...): 7x reason; 3x reason``."""
-        share = f"more than max_failed_share {max_failed_share:g}" if self.failed < self.total else "all"
+        share = f" (more than max_failed_share {max_failed_share:g})" if self.failed < self.total else ""
         if self.failed == 0:
             head = f"{self.suite} · {self.arm}: no sample produced a score"
         else:
-            head = f"{self.suite} · {self.arm}: {self.failed} of {self.total} samples failed ({share})"
+            head = f"{self.suite} · {self.arm}: {self.failed} of {self.total} samples failed{share}"
         listed = "; ".join(f"{count}× {bounded(reason, 240)}" for reason, count in self.reasons)
         return f"{head}: {listed}" if listed else head
 
@@ -80,10 +80,10 @@ class UnusableResults(EvalkitError):
     def __init__(self, problems: list[Unusable], max_failed_share: float, *, written: str | None = None):
         self.problems = problems
         lines = "\n".join(f"  {p.describe(max_failed_share)}" for p in problems)
-        where = f" The files are written ({written}) so you can look." if written else ""
+        where = f"\nThe run files are written ({written})." if written else ""
         super().__init__(
             f"no usable result for {len(problems)} suite/arm pair(s); nothing can be concluded from them:\n"
-            f"{lines}\n{where}".rstrip(),
+            f"{lines}{where}",
             hint="fix the cause above (server URL, model name, scorer, data) and run the same command again "
             "(finished samples are kept; failed ones are retried); --max-failed-share sets how many "
             "failures a suite tolerates",
