@@ -272,8 +272,9 @@ def models_list() -> None:
     if damaged:
         from evalkit.errors import ModelError
 
+        details = "; ".join(f"{m.name}: {', '.join(m.problems)}" for m in models if m.problems)
         raise ModelError(
-            f"damaged weights in the model cache: {', '.join(damaged)} (see the health column).",
+            f"damaged weights in the model cache: {details}.",
             hint=" / ".join(f"`evalkit models pull --force {name}`" for name in damaged),
         )
 
