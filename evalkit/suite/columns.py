@@ -20,6 +20,7 @@ def check_columns(rows: list[tuple[int, dict]], spec, source: str) -> None:
     """
     if not rows:
         return
+    check_grouping_fields(rows, spec, source)
     fields = spec.fields
     explicit = fields.model_fields_set
     for role in ("id", "target"):
@@ -41,6 +42,20 @@ def check_columns(rows: list[tuple[int, dict]], spec, source: str) -> None:
                 f"{source}: no row has the {role} column {column!r} (fields.{role}); "
                 f"the columns are {found}.",
                 hint=f"set fields.{role} in suite.yaml to the right column name",
+            )
+
+
+def check_grouping_fields(rows: list[tuple[int, dict]], spec, source: str) -> None:
+    """``category_field`` / ``cluster_field`` that no row has would silently put every sample in one group."""
+    for name in ("category_field", "cluster_field"):
+        column = getattr(spec, name, None)
+        if not column or not rows:
+            continue
+        if not any(column in row or column in (row.get("metadata") or {}) for _, row in rows
+                   if isinstance(row.get("metadata") or {}, dict)):
+            raise DataError(
+                f"{source}: {name} {column!r} is in no row (neither a column nor a metadata key).",
+                hint=f"fix {name} in suite.yaml, or remove it",
             )
 
 

@@ -642,6 +642,18 @@ def target_column_set_but_absent(env):
 
 
 @case
+def category_field_in_no_row(env):
+    suite = env.suite(category_field="topic")
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "category_field 'topic' is in no row"]
+
+
+@case
+def cluster_field_in_no_row(env):
+    suite = env.suite(cluster_field="passage")
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "cluster_field 'passage' is in no row"]
+
+
+@case
 def two_suites_with_one_name(env):
     one, two = env.suite("s1"), env.suite("s2")
     args = ["compare", env.spec(), env.spec("b.yaml", name="b"), "-s", one, "-s", two]
