@@ -93,14 +93,19 @@ def run_model(
     return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress)
 
 
-def rescore(run_dir: str | Path) -> list[dict]:
-    """Re-score every run directory at or below ``run_dir`` from saved generations."""
+def run_dirs_under(run_dir: str | Path) -> list[Path]:
+    """``run_dir`` itself when it is a run directory, else every run directory below it (sorted)."""
     root = Path(run_dir)
     headers = [root / "run.json"] if (root / "run.json").is_file() else sorted(root.rglob("run.json"))
     if not headers:
         raise ConfigError(f"{root}: no run.json found; is it an evalkit run directory?")
+    return [h.parent for h in headers]
+
+
+def rescore(run_dir: str | Path) -> list[dict]:
+    """Re-score every run directory at or below ``run_dir`` from saved generations (see run_dirs_under)."""
     results = []
-    for header_path in headers:
+    for header_path in (d / "run.json" for d in run_dirs_under(run_dir)):
         header = read_run_file(header_path, "run header")
         folder = Path(header.get("suite_dir", ""))
         suite = load_suite(str(folder) if (folder / "suite.yaml").is_file() else header["suite"]["name"])

@@ -108,13 +108,22 @@ def run(
 
 @app.command()
 @handle_errors
-def score(run_dir: Path = typer.Argument(..., help="A run directory (or a folder of them).")) -> None:
+def score(
+    run_dir: Path = typer.Argument(..., help="A run directory (or a folder of them)."),
+    max_failed_share: float = _max_failed_option(),
+) -> None:
     """Re-score finished runs from their generations (never re-generates)."""
-    from evalkit.api import rescore
+    from evalkit.api import rescore, run_dirs_under
+    from evalkit.runner.usable import UnusableResults, check_run_dir
 
-    for metrics in rescore(run_dir):
+    all_metrics = rescore(run_dir)
+    for metrics in all_metrics:
         main = metrics["metrics"][metrics["primary_metric"]]
         console.print(f"{metrics['suite']['name']}: {metrics['primary_metric']} = {fmt_score(main['mean'])}")
+    checked = (check_run_dir(d, m, max_failed_share) for d, m in zip(run_dirs_under(run_dir), all_metrics))
+    unusable = [u for u in checked if u]
+    if unusable:
+        raise UnusableResults(unusable, max_failed_share, written=str(run_dir))
 
 
 @app.command()

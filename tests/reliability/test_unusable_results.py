@@ -179,3 +179,11 @@ def test_a_metric_that_aggregates_to_nothing_is_unusable(tmp_path, isolated_home
     finally:
         server.close()
     assert_usage_error(code, output, "echo · m: 4 of 4 samples failed", "the sample has no target")
+
+
+def test_rescoring_an_unusable_run_is_exit_2_too(tmp_path, isolated_home):
+    spec = _spec(tmp_path, "served", _closed_port_url())
+    code, _ = invoke("run", spec, "-s", _suite(tmp_path), "--out", tmp_path / "out", "--no-cache")
+    assert code == 2
+    code, output = invoke("score", tmp_path / "out")
+    assert_usage_error(code, output, "echo · served: 4 of 4 samples failed", "cannot reach")
