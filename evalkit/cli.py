@@ -215,7 +215,7 @@ def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_for
         raise EvalkitError(
             f"no usable result for {len(unusable)} suite/arm pair(s); nothing can be concluded from them"
             + ("" if comparison.get("gate") is None else " and the gate cannot pass")
-            + ":\n" + "\n".join(f"  {line}" for line in unusable)
+            + ":\n" + "\n".join(f"  {entry['message']}" for entry in unusable)
             + f"\nThe report is written ({(out / 'index.html').resolve()}).",
             hint="fix the cause above and run the same command again (finished samples are kept, failed ones "
             "retried); --max-failed-share sets how many failures a suite tolerates",

@@ -75,8 +75,9 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
 
 def _no_result(suite: dict, arm: str, comparison: dict) -> str | None:
     """Why ``arm`` (or the reference) has no usable result on ``suite``, or None when it has one."""
-    unusable = [u for u in (comparison.get("metadata") or {}).get("unusable") or []
-                if u.startswith(f"{suite['name']} · ")]
+    # Any arm without a usable result on the suite (the reference too) leaves nothing to judge.
+    unusable = [u["message"] for u in (comparison.get("metadata") or {}).get("unusable") or []
+                if u.get("suite") == suite["name"]]
     if unusable:
         return "; ".join(unusable)
     if not any(d["arm"] == arm for d in suite["deltas"]):

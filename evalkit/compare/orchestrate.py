@@ -139,7 +139,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     unusable = unusable_in_runs(runs, request.max_failed_share)
     notices += [f"no usable result: {u.describe(request.max_failed_share)}" for u in unusable]
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
-    comparison["metadata"]["unusable"] = [u.describe(request.max_failed_share) for u in unusable]
+    comparison["metadata"]["unusable"] = [u.record(request.max_failed_share) for u in unusable]
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
     if request.pairwise:
         _add_pairwise(comparison, suites)

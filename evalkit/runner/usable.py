@@ -32,6 +32,11 @@ class Unusable:
     total: int
     reasons: list[tuple[str, int]]  # the most common per-sample errors, with their counts
 
+    def record(self, max_failed_share: float) -> dict:
+        """The entry of ``comparison.json``'s ``metadata.unusable``: suite, arm, counts and the message."""
+        return {"suite": self.suite, "arm": self.arm, "failed": self.failed, "total": self.total,
+                "message": self.describe(max_failed_share)}
+
     def describe(self, max_failed_share: float) -> str:
         """One line: ``suite · arm: 10 of 10 samples failed (...): 7x reason; 3x reason``."""
         share = f" (more than max_failed_share {max_failed_share:g})" if self.failed < self.total else ""

@@ -138,6 +138,8 @@ def test_compare_gate_never_passes_on_an_arm_without_results(tmp_path, isolated_
     assert "has no result for arm" not in output
     comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert comparison["gate"]["passed"] is False
+    [entry] = comparison["metadata"]["unusable"]
+    assert (entry["suite"], entry["arm"], entry["failed"], entry["total"]) == ("echo", "cand", 4, 4)
     [rule] = comparison["gate"]["rules"]
     assert rule["name"] == "echo: no usable result" and "4 of 4 samples failed" in rule["message"]
     assert "no usable result: echo · cand" in (tmp_path / "cmp" / "index.html").read_text()
