@@ -69,3 +69,13 @@ def run_warnings(runs: dict) -> list[str]:
     """``suite · arm: warning`` for every warning recorded in a comparison's runs (``runs[suite][arm]``)."""
     return [f"{suite} · {arm}: {warning}" for suite, by_arm in runs.items() for arm, run in by_arm.items()
             for warning in run.metrics.get("warnings") or []]
+
+
+def recorded_warnings(run_dir: str | Path) -> list[str]:
+    """The warnings an earlier scoring of ``run_dir`` recorded (kept when it is re-scored)."""
+    try:
+        previous = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = previous.get("warnings") if isinstance(previous, dict) else None
+    return [w for w in found if isinstance(w, str)] if isinstance(found, list) else []

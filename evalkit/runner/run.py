@@ -14,7 +14,7 @@ from evalkit.judge.usage import write_judge_usage
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.redact import mask_secret, redact_record
-from evalkit.runner.context import announce, context_warnings
+from evalkit.runner.context import announce, context_warnings, recorded_warnings
 from evalkit.runner.schema import read_run_file, schema_problem
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
@@ -165,7 +165,7 @@ def score_run_dir(
             "generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
             "score_s": round(time.perf_counter() - started, 3),
         },
-        "warnings": list(warnings or []),
+        "warnings": list(warnings if warnings is not None else recorded_warnings(out)),
         "versions": package_versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -141,6 +141,9 @@ def test_prompts_longer_than_the_context_are_reported(tmp_path, tiny_model_dir, 
     comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert any(needle in n for n in comparison["metadata"]["notices"])
     assert needle.replace("'", "&#39;") in (tmp_path / "cmp" / "index.html").read_text()
+    code, output = invoke("score", metrics.parent)  # re-scoring keeps the warning
+    assert code == 0, output
+    assert any(needle in w for w in json.loads(metrics.read_text())["warnings"])
 
 
 def test_non_finite_numbers_are_written_as_null(tmp_path):
