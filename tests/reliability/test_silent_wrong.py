@@ -60,6 +60,21 @@ def test_colliding_arm_names_stay_distinct(tmp_path, isolated_home, by_model):
     assert headers == {"x", "x-2", "x-3"}
 
 
+def test_a_spec_named_like_the_baseline_arm_is_renamed(tmp_path, isolated_home, by_model):
+    spec = write_yaml(tmp_path / "m.yaml", {"name": "baseline:bl", "backend": "openai",
+                                            "base_url": by_model.url, "model": "right"})
+    suite = _suite(tmp_path)
+    code, output = invoke("run", spec, "-s", suite, "--out", tmp_path / "o")
+    assert code == 0, output
+    code, output = invoke("baseline", "save", tmp_path / "o", "--name", "bl", "--directory", tmp_path)
+    assert code == 0, output
+    code, output = invoke("compare", spec, "-s", suite, "--against", tmp_path / "bl.json",
+                          "--out", tmp_path / "cmp")
+    assert code == 0, output
+    comparison = _strict_json((tmp_path / "cmp" / "comparison.json").read_text())
+    assert [a["name"] for a in comparison["arms"]] == ["baseline:bl", "baseline:bl-2"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
 def test_byte_order_mark_keeps_the_id_column(fmt, tmp_path, isolated_home, by_model):
     """An Excel CSV starts with a BOM: its first column was read as '\\ufeffid' and the ids were lost."""
