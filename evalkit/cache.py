@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.sqlite_files import database_bytes, is_damage, move_aside
 from evalkit.types import Generation
 
 _SCHEMA = """
@@ -73,21 +73,7 @@ class GenerationCache:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        number = 1
-        while aside.exists():  # never overwrite an earlier damaged copy
-            number += 1
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{number}")
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(str(self.path) + suffix)
-            if part.exists():
-                part.rename(Path(str(aside) + suffix))
-        self.moved_aside = aside
-        sys.stderr.write(
-            f"warning: the generation cache {self.path} was damaged ({exc}); moved it to {aside} and "
-            "started an empty cache (results are unaffected, generations are redone once).\n"
-        )
+        self.moved_aside = move_aside(self.path, exc, "generation cache")
         return self._open()
 
     def _guarded(self, operation):
@@ -138,8 +124,7 @@ class GenerationCache:
         """Counts and size."""
         query = "SELECT COUNT(*), COUNT(DISTINCT fingerprint) FROM generations"
         entries, fps = self._guarded(lambda conn: conn.execute(query).fetchone())
-        parts = [Path(str(self.path) + suffix) for suffix in ("", "-wal", "-shm")]
-        size = sum(p.stat().st_size for p in parts if p.exists())
+        size = database_bytes(self.path)
         return CacheStats(entries=entries, fingerprints=fps, bytes=size, path=str(self.path))
 
     def prune(self, *, older_than_days: float | None = None, fingerprint: str | None = None) -> int:
@@ -178,8 +163,3 @@ class GenerationCache:
         """Close the connection."""
         self._conn.close()
 
-
-def is_damage(exc: sqlite3.DatabaseError) -> bool:
-    """Whether an sqlite error means a damaged file (not a lock, a full disk or a read-only folder)."""
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text or "corrupt" in text or "integrity" in text

@@ -331,10 +331,12 @@ def cache_prune(
 @cache_app.command("repair")
 @handle_errors
 def cache_repair() -> None:
-    """Check the cache database; a damaged one is moved aside and an empty cache started."""
+    """Check the generation and judge caches; a damaged one is moved aside and an empty one started."""
     from evalkit.api import open_cache
+    from evalkit.judge.cache import JudgeCache
 
-    console.print(open_cache().repair())
+    console.print(f"generation cache: {open_cache().repair()}")
+    console.print(f"judge cache: {JudgeCache.open_default().repair()}")
 
 
 def _register_plugins() -> None:

@@ -57,7 +57,7 @@ def test_damaged_cache_is_moved_aside_and_the_run_goes_on(tmp_path, tiny_model_d
     spec, suite = _spec(tmp_path, tiny_model_dir), _suite(tmp_path)
     code, output = invoke("run", spec, "-s", suite, "--out", tmp_path / "o")
     assert code == 0, output
-    assert "was damaged" in output and "started an empty cache" in output
+    assert "generation cache" in output and "was damaged" in output and "started an empty one" in output
     [aside] = list(isolated_home.glob("cache.sqlite.damaged-*"))
     assert aside.stat().st_size == 8192  # kept for inspection, not deleted
     code, output = invoke("cache", "stats")
@@ -96,6 +96,21 @@ def test_cache_repair_moves_a_damaged_file(isolated_home):
     code, output = invoke("cache", "repair")
     assert code == 0, output
     assert "damaged: moved to" in output and list(isolated_home.glob("cache.sqlite.damaged-*"))
+
+
+def test_damaged_judge_cache_is_moved_aside(isolated_home):
+    from evalkit.judge.cache import CachedReply, CacheKey, JudgeCache
+
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "judge_cache.sqlite").write_bytes(os.urandom(4096))
+    code, output = invoke("cache", "repair")
+    assert code == 0, output
+    assert "judge cache" in output and "was damaged" in output and "judge cache: ok" in output
+    assert list(isolated_home.glob("judge_cache.sqlite.damaged-*"))
+    cache = JudgeCache.open_default()  # the fresh one works
+    key = CacheKey.build("b", "m", "rubric", "system", "user", {})
+    cache.put(key, CachedReply("4", 1, 1))
+    assert cache.get(key) == CachedReply("4", 1, 1)
 
 
 # ----- read-only home, full disk -----
