@@ -41,6 +41,11 @@ class HFBackend:
         self.engine_stats: dict = {}
 
     @property
+    def base_dir(self) -> str:
+        """The local folder of the base weights (its config.json names the context length)."""
+        return self._base_dir
+
+    @property
     def tokenizer(self):
         """The tokenizer for rendering prompts (loaded lazily, once per base and chat template)."""
         if self._tokenizer is None:

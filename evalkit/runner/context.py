@@ -20,7 +20,7 @@ _NO_LIMIT = 10**7  # tokenizers say 1e30 when they do not know
 
 def context_limit(backend) -> int | None:
     """The model's context length in tokens, from its config.json (and tokenizer); None if unknown."""
-    base_dir = getattr(backend, "_base_dir", None)
+    base_dir = getattr(backend, "base_dir", None)  # backends with local weights (HF) have one
     if not base_dir:
         return None
     limits = []
