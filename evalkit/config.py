@@ -103,6 +103,11 @@ class _LinedDict(dict):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML text parsed safely, with alias expansion bounded (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file, raising ConfigError with file and line on bad syntax."""
     path = Path(path)
@@ -113,7 +118,7 @@ def read_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}).") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -46,10 +46,12 @@ def _load_schema(schema: Any, suite_dir: Path | None) -> Any:
         raise ConfigError(f"schema file {str(path)!r} not found.")
     import yaml
 
+    from evalkit.config import parse_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         if path.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return parse_yaml(text)  # aliases bounded, as in every config
         return json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"schema file {str(path)!r} cannot be read: {exc}".rstrip(".") + ".") from None

@@ -690,6 +690,13 @@ def json_schema_alias_bomb(env):
 
 
 @case
+def json_schema_yaml_file_alias_bomb(env):
+    suite = env.suite(scorers=[{"name": "json_schema", "options": {"schema": "schema.yaml"}}])
+    (suite / "schema.yaml").write_text(alias_bomb() + "type: object\nenum: *a7\n")
+    return env.run(suite), [f"{suite / 'suite.yaml'}:6: scorers[0]", "schema.yaml", "anchors and aliases expand"]
+
+
+@case
 def run_folder_of_an_older_evalkit(env):
     suite = env.suite()
     run_dir = env.finished_run(suite)
