@@ -693,7 +693,8 @@ def json_schema_alias_bomb(env):
 def json_schema_yaml_file_alias_bomb(env):
     suite = env.suite(scorers=[{"name": "json_schema", "options": {"schema": "schema.yaml"}}])
     (suite / "schema.yaml").write_text(alias_bomb() + "type: object\nenum: *a7\n")
-    return env.run(suite), [f"{suite / 'suite.yaml'}:6: scorers[0]", "schema.yaml", "anchors and aliases expand"]
+    where = f"{suite / 'suite.yaml'}:6: scorers[0]"
+    return env.run(suite), [where, "schema.yaml", "anchors and aliases expand"]
 
 
 @case
