@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +9,13 @@ from rich.markup import escape
 
 from evalkit.cache import GenerationCache
 from evalkit.cli_support import err_console
+from evalkit.compare.names import check_distinct_suites
 from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.models.loader import Arm, load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.paths import safe_component
 from evalkit.runner.run import RunResult, effective_draws, run_suite, score_run_dir
-from evalkit.runner.store import read_json
+from evalkit.runner.schema import read_run_file
 from evalkit.suite.loader import Suite, load_suite
 
 
@@ -26,13 +27,14 @@ def open_cache() -> GenerationCache:
 
 
 def safe_name(text: str) -> str:
-    """A file-system-safe version of a display name."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "model"
+    """A file-system-safe, collision-free version of a display name (see :func:`safe_component`)."""
+    return safe_component(text, fallback="model")
 
 
 def arm_run_dir(root: Path, arm: Arm, suite_name: str) -> Path:
-    """Where an arm's run of a suite lives under ``root``."""
-    return root / f"{safe_name(arm.name)}-{arm.fingerprint[:8]}" / safe_name(suite_name)
+    """Where an arm's run of a suite lives under ``root`` (names never escape it)."""
+    arm_dir = f"{safe_name(arm.name)}-{arm.fingerprint[:8]}"
+    return root / arm_dir / safe_component(suite_name, fallback="suite")
 
 
 def suites_for(spec: ModelSpec, requested: list[str]) -> list[str]:
@@ -96,21 +98,27 @@ def run_model(
             err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(exc.message)}")
     if not loaded_suites:
         raise ConfigError("no suite could run (see the notices above).")
+    check_distinct_suites(loaded_suites)
     arm = load_model(spec)
     root = Path(out) if out is not None else Path("runs")
     cache = open_cache() if use_cache else None
     return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress, draws=draws)
 
 
-def rescore(run_dir: str | Path) -> list[dict]:
-    """Re-score every run directory at or below ``run_dir`` from saved generations."""
+def run_dirs_under(run_dir: str | Path) -> list[Path]:
+    """``run_dir`` itself when it is a run directory, else every run directory below it (sorted)."""
     root = Path(run_dir)
     headers = [root / "run.json"] if (root / "run.json").is_file() else sorted(root.rglob("run.json"))
     if not headers:
         raise ConfigError(f"{root}: no run.json found; is it an evalkit run directory?")
+    return [h.parent for h in headers]
+
+
+def rescore(run_dir: str | Path) -> list[dict]:
+    """Re-score every run directory at or below ``run_dir`` from saved generations (see run_dirs_under)."""
     results = []
-    for header_path in headers:
-        header = read_json(header_path, "run header")
+    for header_path in (d / "run.json" for d in run_dirs_under(run_dir)):
+        header = read_run_file(header_path, "run header")
         folder = Path(header.get("suite_dir", ""))
         suite = load_suite(str(folder) if (folder / "suite.yaml").is_file() else header["suite"]["name"])
         results.append(score_run_dir(header_path.parent, suite))
@@ -131,7 +139,7 @@ def compare_runs_with_baseline(
     current = {}
     arm = None
     for run_dir in run_dirs:
-        header = read_json(Path(run_dir) / "run.json", "run header")
+        header = read_run_file(Path(run_dir) / "run.json", "run header")
         suite = load_suite(header.get("suite_dir") or header["suite"]["name"])
         run = load_run_dir(
             run_dir, {s.id: s for s in suite.samples}, suite.spec.category_field, suite.spec.cluster_field

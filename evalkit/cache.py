@@ -3,6 +3,11 @@
 Key: model fingerprint (without its default decoding) + rendered prompt +
 effective decoding settings. An unchanged compare re-run is served entirely
 from here; a changed adapter changes the key of only that arm.
+
+The cache only saves time, so a damaged database file (truncated, overwritten)
+never stops a run: it is moved aside as ``cache.sqlite.damaged-<time>``, a
+fresh cache is started and a warning says so (``evalkit cache repair`` does the
+same on demand).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.sqlite_files import database_bytes, is_damage, move_aside
 from evalkit.types import Generation
 
 _SCHEMA = """
@@ -43,13 +49,48 @@ class GenerationCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self.moved_aside: Path | None = None  # where a damaged file went, when one was found
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self._conn = self._start_afresh(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _start_afresh(self, exc: Exception) -> sqlite3.Connection:
+        """Move the damaged database (and its WAL) aside, open an empty one, and say so on stderr."""
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+        self.moved_aside = move_aside(self.path, exc, "generation cache")
+        return self._open()
+
+    def _guarded(self, operation):
+        """Run ``operation(conn)``; a damaged database is replaced by a fresh one and tried once more."""
+        try:
+            return operation(self._conn)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self._conn = self._start_afresh(exc)
+            return operation(self._conn)
 
     def get_many(self, keys: list[str]) -> dict[str, Generation]:
         """Cached generations for the keys that are present."""
+        return self._guarded(lambda conn: self._get_many(keys))
+
+    def _get_many(self, keys: list[str]) -> dict[str, Generation]:
         found: dict[str, Generation] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
@@ -67,6 +108,9 @@ class GenerationCache:
 
     def put_many(self, fingerprint: str, items: list[tuple[str, Generation]]) -> None:
         """Store successful generations (errors are never cached)."""
+        self._guarded(lambda conn: self._put_many(fingerprint, items))
+
+    def _put_many(self, fingerprint: str, items: list[tuple[str, Generation]]) -> None:
         now = time.time()
         rows = [
             (key, fingerprint, json.dumps(gen.to_dict(), ensure_ascii=False), now, now)
@@ -78,10 +122,9 @@ class GenerationCache:
 
     def stats(self) -> CacheStats:
         """Counts and size."""
-        entries, fps = self._conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT fingerprint) FROM generations"
-        ).fetchone()
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+        query = "SELECT COUNT(*), COUNT(DISTINCT fingerprint) FROM generations"
+        entries, fps = self._guarded(lambda conn: conn.execute(query).fetchone())
+        size = database_bytes(self.path)
         return CacheStats(entries=entries, fingerprints=fps, bytes=size, path=str(self.path))
 
     def prune(self, *, older_than_days: float | None = None, fingerprint: str | None = None) -> int:
@@ -94,11 +137,29 @@ class GenerationCache:
             clauses.append("fingerprint LIKE ?")
             args.append(fingerprint + "%")
         where = " AND ".join(clauses) if clauses else "1=1"
-        with self._conn:
-            count = self._conn.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
-        self._conn.execute("VACUUM")
-        return count
+
+        def delete(conn: sqlite3.Connection) -> int:
+            with conn:
+                count = conn.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
+            conn.execute("VACUUM")
+            return count
+
+        return self._guarded(delete)
+
+    def repair(self) -> str:
+        """Check the whole database; a damaged one is moved aside and replaced. Returns what happened."""
+        if self.moved_aside is not None:
+            return f"damaged: moved to {self.moved_aside}; started an empty cache"
+        try:
+            problems = [row[0] for row in self._conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems == ["ok"]:
+            return "ok: the cache database is intact"
+        self._conn = self._start_afresh(sqlite3.DatabaseError("; ".join(problems[:3])))
+        return f"damaged: moved to {self.moved_aside}; started an empty cache"
 
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+

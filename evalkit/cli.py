@@ -9,7 +9,24 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from evalkit.cli_checks import number_in, one_of
 from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
+from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
+
+_MAX_FAILED_HELP = (
+    "A suite on which more than this share of samples failed (or none scored) has no usable result: "
+    "exit 2 with the reasons."
+)
+
+
+def _max_failed_option():
+    return typer.Option(DEFAULT_MAX_FAILED_SHARE, "--max-failed-share", help=_MAX_FAILED_HELP,
+                        callback=number_in(0, 1))
+
+
+def _file_option(help_text: str):
+    """An optional output/input file option; a directory is refused before anything runs."""
+    return typer.Option(None, help=help_text, dir_okay=False)
 
 app = typer.Typer(
     add_completion=False,
@@ -51,9 +68,11 @@ def run(
         max=64,
         help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
     ),
+    max_failed_share: float = _max_failed_option(),
 ) -> None:
     """Generate and score one model on one or more suites."""
     from evalkit.api import run_model
+    from evalkit.runner.usable import UnusableResults, check_run_dir
 
     if against is not None:  # a corrupt baseline fails now, not after the whole run
         from evalkit.compare.baseline import load_baseline
@@ -90,6 +109,9 @@ def run(
     for line in (line for res in results for line in run_output_lines(res.metrics)):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"run files: {results[0].out_dir.parent if results else out}")
+    unusable = [u for u in (check_run_dir(r.out_dir, r.metrics, max_failed_share) for r in results) if u]
+    if unusable:
+        raise UnusableResults(unusable, max_failed_share, written=str(results[0].out_dir.parent))
     if against is not None:
         from evalkit.api import compare_runs_with_baseline
 
@@ -98,13 +120,22 @@ def run(
 
 @app.command()
 @handle_errors
-def score(run_dir: Path = typer.Argument(..., help="A run directory (or a folder of them).")) -> None:
+def score(
+    run_dir: Path = typer.Argument(..., help="A run directory (or a folder of them)."),
+    max_failed_share: float = _max_failed_option(),
+) -> None:
     """Re-score finished runs from their generations (never re-generates)."""
-    from evalkit.api import rescore
+    from evalkit.api import rescore, run_dirs_under
+    from evalkit.runner.usable import UnusableResults, check_run_dir
 
-    for metrics in rescore(run_dir):
+    all_metrics = rescore(run_dir)
+    for metrics in all_metrics:
         main = metrics["metrics"][metrics["primary_metric"]]
         console.print(f"{metrics['suite']['name']}: {metrics['primary_metric']} = {fmt_score(main['mean'])}")
+    checked = (check_run_dir(d, m, max_failed_share) for d, m in zip(run_dirs_under(run_dir), all_metrics))
+    unusable = [u for u in checked if u]
+    if unusable:
+        raise UnusableResults(unusable, max_failed_share, written=str(run_dir))
 
 
 @app.command()
@@ -116,18 +147,27 @@ def compare(
         Path("reports/compare"), help="Output directory (report, comparison.json, runs)."
     ),
     limit: Optional[int] = typer.Option(None, help="Only the first N samples of each suite."),
-    gate: Optional[Path] = typer.Option(None, help="gate.yaml; exit code 1 when it fails."),
-    against: Optional[Path] = typer.Option(None, help="A committed baseline JSON to use as the reference."),
+    gate: Optional[Path] = _file_option("gate.yaml; exit code 1 when it fails."),
+    against: Optional[Path] = _file_option("A committed baseline JSON to use as the reference."),
     allow_mismatch: bool = typer.Option(
         False, help="Accept a baseline of another fingerprint or suite version."
     ),
-    junit: Optional[Path] = typer.Option(None, help="Write JUnit XML (one test case per gate rule)."),
-    summary: Optional[Path] = typer.Option(None, help="Write a GitHub-flavoured markdown summary."),
-    history: Optional[Path] = typer.Option(None, help="Append scores to this history file and plot it."),
-    output_format: str = typer.Option("table", "--format", help="table or json (comparison on stdout)."),
-    min_effect: float = typer.Option(
-        0.05, help="Smallest change worth detecting (for power notes/verdicts)."
+    junit: Optional[Path] = _file_option("Write JUnit XML (one test case per gate rule)."),
+    summary: Optional[Path] = _file_option("Write a GitHub-flavoured markdown summary."),
+    history: Optional[Path] = _file_option("Append scores to this history file and plot it."),
+    output_format: str = typer.Option(
+        "table", "--format", help="table or json (comparison on stdout).", callback=one_of("table", "json")
     ),
+    min_effect: float = typer.Option(
+        0.05,
+        help="Smallest change worth detecting (for power notes/verdicts), a share in (0, 1).",
+        callback=number_in(0, 1, low_open=True, high_open=True, why="A share of the score: 0.05 = 5 points."),
+    ),
+    confidence: float = typer.Option(
+        0.95, help="Confidence level of intervals and tests, in (0.5, 1).",
+        callback=number_in(0.5, 1, low_open=True, high_open=True),
+    ),
+    max_failed_share: float = _max_failed_option(),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the generation cache."),
     resume: bool = typer.Option(
         True, "--resume/--fresh", help="Continue interrupted runs (default) or redo them."
@@ -164,35 +204,49 @@ def compare(
         use_cache=not no_cache,
         resume=resume,
         history=history,
-        options=CompareOptions(min_effect=min_effect),
+        options=CompareOptions(min_effect=min_effect, confidence=confidence),
         pairwise=pairwise,
         draws=draws,
         trust=TrustOptions(allow_noop_adapter=allow_noop_adapter, allow_confound=allow_confound,
                            allow_base_mismatch=allow_base_mismatch, train_data=list(train_data)),
+        max_failed_share=max_failed_share,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
 
 
 def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_format: str) -> None:
-    """Print the verdicts, write JUnit/summary files, and exit with the gate's code."""
-    import json
+    """Print the verdicts, write JUnit/summary files, and exit with the gate's code.
 
+    A suite without a usable result for some arm is exit 2 (after the files are
+    written), before the gate's exit 1: nothing was judged there.
+    """
     from evalkit.cli_output import print_comparison
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import render_markdown_summary
+    from evalkit.runner.store import append_text_atomic, dumps
 
     if junit is not None:
         write_junit(comparison, junit)
     if summary is not None:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        with summary.open("a", encoding="utf-8") as handle:
-            handle.write(render_markdown_summary(comparison))
+        append_text_atomic(summary, render_markdown_summary(comparison))  # appends, as $GITHUB_STEP_SUMMARY
     if output_format == "json":
-        print(json.dumps(comparison, indent=2, default=str))
+        print(dumps(comparison, indent=2, default=str))
     else:
         print_comparison(comparison)
         console.print(f"report: {(out / 'index.html').resolve()}")
+    unusable = (comparison.get("metadata") or {}).get("unusable")
+    if unusable:
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(
+            f"no usable result for {len(unusable)} suite/arm pair(s); nothing can be concluded from them"
+            + ("" if comparison.get("gate") is None else " and the gate cannot pass")
+            + ":\n" + "\n".join(f"  {entry['message']}" for entry in unusable)
+            + f"\nThe report is written ({(out / 'index.html').resolve()}).",
+            hint="fix the cause above and run the same command again (finished samples are kept, failed ones "
+            "retried); --max-failed-share sets how many failures a suite tolerates",
+        )
     gate = comparison.get("gate")
     if gate is not None and not gate["passed"]:
         raise typer.Exit(1)
@@ -243,11 +297,22 @@ def models_list() -> None:
     from evalkit.models.registry import list_models
 
     table = Table(title="cached models")
-    for col in ("name", "size", "weights sha256", "path"):
+    for col in ("name", "size", "weights sha256", "health", "path"):
         table.add_column(col)
-    for m in list_models():
-        table.add_row(m.name, f"{m.size_bytes / 1e6:.0f} MB", m.weights_sha256[:16], str(m.path))
+    models = list_models()
+    for m in models:
+        health = "ok" if not m.problems else "DAMAGED: " + "; ".join(m.problems)
+        table.add_row(m.name, f"{m.size_bytes / 1e6:.0f} MB", m.weights_sha256[:16], health, str(m.path))
     console.print(table)
+    damaged = [m.name for m in models if m.problems]
+    if damaged:
+        from evalkit.errors import ModelError
+
+        details = "; ".join(f"{m.name}: {', '.join(m.problems)}" for m in models if m.problems)
+        raise ModelError(
+            f"damaged weights in the model cache: {details}.",
+            hint=" / ".join(f"`evalkit models pull --force {name}`" for name in damaged),
+        )
 
 
 @models_app.command("path")
@@ -275,7 +340,9 @@ def cache_stats() -> None:
 @cache_app.command("prune")
 @handle_errors
 def cache_prune(
-    older_than_days: Optional[float] = typer.Option(None, help="Drop entries unused for this many days."),
+    older_than_days: Optional[float] = typer.Option(
+        None, help="Drop entries unused for this many days.", callback=number_in(0, None)
+    ),
     fingerprint: Optional[str] = typer.Option(None, help="Drop entries of this fingerprint (prefix)."),
     all_entries: bool = typer.Option(False, "--all", help="Drop everything."),
 ) -> None:
@@ -286,6 +353,17 @@ def cache_prune(
         raise typer.BadParameter("give --older-than-days, --fingerprint or --all")
     removed = open_cache().prune(older_than_days=older_than_days, fingerprint=fingerprint)
     console.print(f"removed {removed} cache entries")
+
+
+@cache_app.command("repair")
+@handle_errors
+def cache_repair() -> None:
+    """Check the generation and judge caches; a damaged one is moved aside and an empty one started."""
+    from evalkit.api import open_cache
+    from evalkit.judge.cache import JudgeCache
+
+    console.print(f"generation cache: {open_cache().repair()}")
+    console.print(f"judge cache: {JudgeCache.open_default().repair()}")
 
 
 def _register_plugins() -> None:

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, bounded
 
 LOG_WIDTH = 140  # columns when output goes to a file or CI log and COLUMNS is not set
 
@@ -45,8 +45,31 @@ def set_debug(flag: bool) -> None:
     _DEBUG["on"] = _DEBUG["on"] or flag
 
 
+def print_error(exc: EvalkitError) -> None:
+    """``error: <message>`` (+ ``hint:``) on stderr, bounded in size and with credentials redacted."""
+    from evalkit.redact import redact_text
+
+    # The message is data (paths, JSON paths, values), not markup: "[value, passed]" must survive.
+    message = bounded(redact_text(exc.message))
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    if exc.hint:
+        hint = bounded(redact_text(exc.hint))
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def _is_cli_control(exc: Exception) -> bool:
+    """typer/click's own exceptions (``typer.Exit(1)`` of a failed gate, a bad parameter) pass through."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
 def handle_errors(fn: Callable) -> Callable:
-    """Turn EvalkitError into a one-paragraph message and exit 2; Ctrl-C into exit 130 with a resume hint."""
+    """Turn errors into a one-paragraph message and exit 2; Ctrl-C into exit 130 with a resume hint.
+
+    Exit 1 is reserved for a failed gate, so nothing else may end with it:
+    environment faults (full disk, read-only folder, damaged database, corrupt
+    weights) are mapped by :func:`evalkit.faults.as_evalkit_error`, and any
+    other exception (a bug) still exits 2, with ``--debug`` for the traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -55,19 +78,29 @@ def handle_errors(fn: Callable) -> Callable:
         except EvalkitError as exc:
             if _DEBUG["on"]:
                 raise
-            # The message is data (paths, JSON paths, values), not markup: "[value, passed]" must survive.
-            err_console.print(
-                f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
-            )
-            if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
+            print_error(exc)
             sys.exit(exc.exit_code)
+        except SystemExit:
+            raise
         except KeyboardInterrupt:
             err_console.print(
                 "[yellow]interrupted.[/] Finished samples are saved; run the same command with --resume "
                 "to continue without recomputing them."
             )
             sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback, never exit 1
+            if _DEBUG["on"] or _is_cli_control(exc):
+                raise
+            from evalkit.faults import as_evalkit_error
+
+            mapped = as_evalkit_error(exc)
+            if mapped is None:
+                mapped = EvalkitError(
+                    f"unexpected {type(exc).__name__}: {exc}",
+                    hint="this is a bug in evalkit; run again with --debug for the traceback and report it",
+                )
+            print_error(mapped)
+            sys.exit(mapped.exit_code)
 
     return wrapper
 

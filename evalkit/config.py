@@ -23,11 +23,61 @@ T = TypeVar("T", bound=BaseModel)
 class StrictModel(BaseModel):
     """Base for every config: unknown keys are errors, instances are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    # allow_inf_nan=False: `.inf` / `.nan` in YAML is never a meaningful setting (a temperature, a budget).
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
+
+
+#: Bounds on what a YAML file may expand to through anchors and aliases (a "billion laughs" file of
+#: 20 lines otherwise becomes hundreds of MB in run.json). Real configs are far below both.
+MAX_YAML_ALIASES = 1000
+MAX_YAML_EXPANDED = 2_000_000  # nodes + characters of scalars, counting every alias expansion
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that remembers the line of every mapping key."""
+    """A SafeLoader that remembers the line of every mapping key and bounds alias expansion."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_YAML_ALIASES:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_YAML_ALIASES} aliases (*name); refusing to expand them", mark
+                )
+        return super().compose_node(parent, index)
+
+    def construct_document(self, node):
+        size = expanded_size(node)
+        if size > MAX_YAML_EXPANDED:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"anchors and aliases expand this document to over {MAX_YAML_EXPANDED:,} nodes and "
+                f"characters ({size:,}); refusing to load it",
+                node.start_mark,
+            )
+        return super().construct_document(node)
+
+
+def expanded_size(node: yaml.Node) -> int:
+    """Nodes plus scalar characters of ``node`` with every alias expanded (computed without expanding)."""
+    memo: dict[int, int] = {}
+
+    def size(current: yaml.Node) -> int:
+        key = id(current)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # a recursive alias counts once instead of looping
+        if isinstance(current, yaml.ScalarNode):
+            total = 1 + len(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in current.value)
+        else:
+            total = 1 + sum(size(child) for child in current.value)
+        memo[key] = total
+        return total
+
+    return size(node)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):
@@ -53,17 +103,22 @@ class _LinedDict(dict):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML text parsed safely, with alias expansion bounded (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file, raising ConfigError with file and line on bad syntax."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}).") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

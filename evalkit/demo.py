@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         code = step("2/3 train a QLoRA adapter on support-triage", train_args)
         if code:
             return code
-        (adapter_dir / "demo-stamp.txt").write_text(stamp + "\n")
+        from evalkit.runner.store import write_text_atomic
+
+        write_text_atomic(adapter_dir / "demo-stamp.txt", stamp + "\n")
     compare_args = [
         "compare",
         "examples/base.yaml",

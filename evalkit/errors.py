@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+MAX_MESSAGE_CHARS = 2000
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out (for messages and metadata)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
 
 class EvalkitError(Exception):
     """A problem with the user's input or environment, not a bug in evalkit.

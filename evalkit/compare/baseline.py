@@ -7,6 +7,8 @@ from pathlib import Path
 
 from evalkit.compare.rundata import RunData, SampleResult, load_run_dir
 from evalkit.errors import DataError, EvalkitError
+from evalkit.paths import safe_component
+from evalkit.runner.schema import read_run_file
 from evalkit.runner.store import read_json, write_json_atomic
 from evalkit.types import SCHEMA_VERSION
 
@@ -23,7 +25,7 @@ def find_run_dirs(source: str | Path, arm: str | None = None) -> list[Path]:
         raise DataError(f"{root}: no evalkit runs found (no run.json below it).")
     arms: dict[str, list[Path]] = {}
     for d in dirs:
-        arms.setdefault(read_json(d / "run.json", "run header")["arm"]["name"], []).append(d)
+        arms.setdefault(read_run_file(d / "run.json", "run header")["arm"]["name"], []).append(d)
     if arm is None:
         if len(arms) > 1:
             raise EvalkitError(
@@ -75,7 +77,7 @@ def save_baseline(
     bless: bool = False,
 ) -> Path:
     """Write ``directory/NAME.json``; refuses to overwrite unless ``bless`` (a deliberate update)."""
-    path = Path(directory) / f"{name}.json"
+    path = Path(directory) / f"{safe_component(name, fallback='baseline')}.json"  # never outside directory
     doc = build_baseline(name, find_run_dirs(source, arm))
     if path.exists():
         if not bless:

@@ -65,6 +65,11 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
             rules.append({"name": f"{name}: not run", "suite": name, "passed": False,
                           "message": f"suite {name!r} was skipped: {suites[name]['skipped']}"})
             continue
+        missing = _no_result(suites[name], arm, comparison)
+        if missing:  # never judged on nothing: a suite without a usable result fails its rules
+            rules.append({"name": f"{name}: no usable result", "suite": name, "passed": False,
+                          "message": missing})
+            continue
         rules.extend(_suite_rules(name, suites[name], arm, rule, gate.bound))
     if gate.forgetting_budget is not None:
         rules.append(_forgetting_rule(comparison, arm, gate.forgetting_budget, gate.bound))
@@ -73,6 +78,18 @@ def evaluate_gate(comparison: dict, gate: GateSpec, source: str = "gate") -> dic
 
         rules.append(overlap_rule(comparison, arm, gate.max_overlap))
     return {"passed": all(r["passed"] for r in rules), "arm": arm, "rules": rules}
+
+
+def _no_result(suite: dict, arm: str, comparison: dict) -> str | None:
+    """Why ``arm`` (or the reference) has no usable result on ``suite``, or None when it has one."""
+    # Any arm without a usable result on the suite (the reference too) leaves nothing to judge.
+    unusable = [u["message"] for u in (comparison.get("metadata") or {}).get("unusable") or []
+                if u.get("suite") == suite["name"]]
+    if unusable:
+        return "; ".join(unusable)
+    if not any(d["arm"] == arm for d in suite["deltas"]):
+        return f"suite {suite['name']!r} has no paired result for arm {arm!r} (no sample scored on both arms)"
+    return None
 
 
 def _delta(suite: dict, arm: str) -> dict:
@@ -140,6 +157,10 @@ def _forgetting_rule(comparison: dict, arm: str, budget: float, bound: str) -> d
     entries = []
     for suite in comparison["suites"]:
         if suite["kind"] in FORGETTING_KINDS:
+            missing = _no_result(suite, arm, comparison) if not suite.get("skipped") else suite["skipped"]
+            if missing:
+                return {"name": f"forgetting budget {budget:g}", "suite": suite["name"], "passed": False,
+                        "message": f"forgetting cannot be judged on {suite['name']}: {missing}"}
             d = _delta(suite, arm)
             entries.append((suite["name"], d["low"] if bound == "ci" else d["delta"], d))
     if not entries:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.runner.store import append_jsonl, read_jsonl_tolerant
+from evalkit.runner.store import append_text_atomic, dumps, read_jsonl_tolerant
 
 
 def history_entries(comparison: dict) -> list[dict]:
@@ -32,8 +32,8 @@ def history_entries(comparison: dict) -> list[dict]:
 
 
 def append_history(path: str | Path, comparison: dict) -> None:
-    """Append this comparison's scores to the history file (JSONL, append-only)."""
-    append_jsonl(path, history_entries(comparison))
+    """Append this comparison's scores to the history file (JSONL; rewritten atomically, never torn)."""
+    append_text_atomic(path, "".join(dumps(row) + "\n" for row in history_entries(comparison)))
 
 
 def history_rows(path: str | Path) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
 from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
+from evalkit.compare.names import check_distinct_suites, distinct
 from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.config import locate
 from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
@@ -17,8 +18,11 @@ from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_repr
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.redact import redact_record
+from evalkit.runner.context import run_warnings
 from evalkit.runner.run import effective_draws
-from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
+from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic, write_text_atomic
+from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE, unusable_in_runs
 from evalkit.suite.loader import load_suite
 from evalkit.trust.checks import TrustOptions, attach_trust, check_arms
 
@@ -42,6 +46,7 @@ class CompareRequest:
     pairwise: bool = False
     draws: int | None = None  # seeded draws per item, overriding the suites' and specs' samples_per_item
     trust: TrustOptions = field(default_factory=TrustOptions)
+    max_failed_share: float = DEFAULT_MAX_FAILED_SHARE  # more failed samples than this: the suite is unusable
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -61,15 +66,15 @@ def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
     return common
 
 
-def unique_names(specs: list[ModelSpec]) -> list[ModelSpec]:
-    """Make arm names unique (arms are keyed by name in every output)."""
-    seen: dict[str, int] = {}
-    out = []
-    for spec in specs:
-        name = spec.display_name
-        seen[name] = seen.get(name, 0) + 1
-        out.append(spec if seen[name] == 1 else spec.model_copy(update={"name": f"{name}-{seen[name]}"}))
-    return out
+def unique_names(specs: list[ModelSpec], reserved: tuple[str, ...] = ()) -> list[ModelSpec]:
+    """Make arm names unique (arms are keyed by name in every output).
+
+    A repeated name gets the first free ``-2``, ``-3``, ... suffix, checked
+    against every name in the comparison (``x``, ``x-2``, ``x`` gives ``x``,
+    ``x-2``, ``x-3``), and never one in ``reserved`` (the baseline arm's).
+    """
+    return [spec.model_copy(update={"name": name}) if name != spec.display_name else spec
+            for spec, name in zip(specs, distinct([s.display_name for s in specs], reserved))]
 
 
 def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
@@ -77,7 +82,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     from evalkit.api import open_cache, run_arm
 
     started = time.perf_counter()
-    specs = unique_names([s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs])
+    specs = [s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs]
+    baseline_doc = load_baseline(request.against) if request.against else None
+    specs = unique_names(specs, reserved=(baseline_arm(baseline_doc)["name"],) if baseline_doc else ())
     if request.trust.allow_base_mismatch:
         specs = [s.model_copy(update={"allow_base_mismatch": True}) for s in specs]
     if len(specs) < (1 if request.against else 2):
@@ -95,11 +102,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
             skipped.append((label, exc.message))
     if not suites:
         raise ConfigError("no suite could run: " + "; ".join(notices))
+    check_distinct_suites(suites)
     gate = load_gate(request.gate) if request.gate else None
     if gate is not None:
         check_gate_suites(gate, request.gate, [s.name for s in suites] + [name for name, _ in skipped])
-    # Read the baseline before any generation, so a corrupt file fails in a second, not after the runs.
-    baseline_doc = load_baseline(request.against) if request.against else None
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
@@ -138,7 +144,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
             "name": a.name,
             "kind": arm_kind(a.spec.model_dump()),
             "fingerprint": a.fingerprint,
-            "spec": a.spec.model_dump(),
+            "spec": redact_record(a.spec.model_dump()),
         }
         for a in arms
     ]
@@ -148,8 +154,12 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     if gate is not None and gate.forgetting_budget is not None:
         options = CompareOptions(**{**options.__dict__, "forgetting_budget": gate.forgetting_budget})
     name = request.name or request.out.name
+    notices += run_warnings(runs)
+    unusable = unusable_in_runs(runs, request.max_failed_share)
+    notices += [f"no usable result: {u.describe(request.max_failed_share)}" for u in unusable]
     comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
     attach_lm_eval_reproduce(comparison, runs)  # how each lm-eval suite was prompted, and the lm_eval command
+    comparison["metadata"]["unusable"] = [u.record(request.max_failed_share) for u in unusable]
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
     attach_trust(comparison, trust, runs)
     if request.pairwise:
@@ -234,4 +244,4 @@ def write_outputs(comparison: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "comparison.json", comparison)
     render_report(comparison, out)
-    (out / "summary.md").write_text(render_markdown_summary(comparison), encoding="utf-8")
+    write_text_atomic(out / "summary.md", render_markdown_summary(comparison))

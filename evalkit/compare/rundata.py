@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.runner.draw_values import all_or_none, has_draws, row_passes, row_values
-from evalkit.runner.store import read_json, read_jsonl_tolerant
+from evalkit.runner.schema import read_run_file
+from evalkit.runner.store import read_jsonl_tolerant
 
 
 @dataclass
@@ -88,8 +89,8 @@ def load_run_dir(
 ) -> RunData:
     """Read a finished run directory (metrics, scores, generations)."""
     out = Path(out)
-    metrics = read_json(out / "metrics.json", "run metrics")
-    header = read_json(out / "run.json", "run header")
+    header = read_run_file(out / "run.json", "run header")
+    metrics = read_run_file(out / "metrics.json", "run metrics")
     primary = metrics["primary_metric"]
     k = int(metrics.get("samples_per_item") or header.get("samples_per_item") or 1)
     texts: dict[str, dict] = {}  # sample id -> its first draw's generation

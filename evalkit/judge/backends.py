@@ -25,6 +25,7 @@ import httpx
 
 from evalkit.errors import SuiteSkipped
 from evalkit.judge.config import JudgeConfig
+from evalkit.redact import mask_secret, redact_text
 
 _TRANSIENT_STATUS = {408, 409, 425, 429}
 _REDACTED = "[redacted]"
@@ -97,9 +98,7 @@ class Backend:
 
     def redact(self, text: str) -> str:
         """``text`` with the API key (if any) replaced by ``[redacted]``."""
-        if self._secret and text:
-            return text.replace(self._secret, _REDACTED)
-        return text
+        return mask_secret(redact_text(text), self._secret, _REDACTED) if text else text
 
     def complete(self, request: JudgeRequest) -> JudgeReply:
         """Make exactly one judge call."""

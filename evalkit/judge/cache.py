@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.home import evalkit_home
+from evalkit.sqlite_files import is_damage, move_aside
 
 CACHE_FILE = "judge_cache.sqlite"
 
@@ -88,11 +89,38 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
-        self._conn.commit()
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            move_aside(self.path, exc, "judge cache")
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _guarded(self, operation):
+        """``operation(conn)`` under the lock; a damaged database is replaced by an empty one, tried again."""
+        with self._lock:
+            try:
+                return operation(self._conn)
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                self._conn.close()
+                move_aside(self.path, exc, "judge cache")
+                self._conn = self._open()
+                return operation(self._conn)
 
     @classmethod
     def open_default(cls) -> JudgeCache:
@@ -101,27 +129,40 @@ class JudgeCache:
 
     def get(self, key: CacheKey) -> CachedReply | None:
         """The stored reply for ``key``, or None."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT reply, input_tokens, output_tokens FROM judge_cache WHERE key = ?", (key.key,)
-            ).fetchone()
+        query = "SELECT reply, input_tokens, output_tokens FROM judge_cache WHERE key = ?"
+        row = self._guarded(lambda conn: conn.execute(query, (key.key,)).fetchone())
         return CachedReply(*row) if row else None
 
     def put(self, key: CacheKey, reply: CachedReply) -> None:
         """Store (or replace) the reply for ``key``."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = (key.key, key.backend, key.model, key.rubric_sha, key.prompt_sha, key.params_sha,
+               reply.reply, reply.input_tokens, reply.output_tokens, now)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            conn.commit()
+
+        self._guarded(insert)
+
+    def repair(self) -> str:
+        """Check the whole database; a damaged one is moved aside and replaced. Returns what happened."""
+        try:
+            rows = self._guarded(lambda conn: conn.execute("PRAGMA integrity_check").fetchall())
+            problems = [row[0] for row in rows]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems == ["ok"]:
+            return "ok: the judge cache database is intact"
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.key, key.backend, key.model, key.rubric_sha, key.prompt_sha, key.params_sha,
-                 reply.reply, reply.input_tokens, reply.output_tokens, now),
-            )
-            self._conn.commit()
+            self._conn.close()
+            aside = move_aside(self.path, sqlite3.DatabaseError("; ".join(problems[:3])), "judge cache")
+            self._conn = self._open()
+        return f"damaged: moved to {aside}; started an empty judge cache"
 
     def count(self) -> int:
         """Number of stored replies."""
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0])
+        return int(self._guarded(lambda conn: conn.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0]))
 
     def close(self) -> None:
         """Close the connection."""

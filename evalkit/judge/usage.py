@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from evalkit.config import parse_yaml
 from evalkit.home import evalkit_home
 from evalkit.judge.config import Price
 
@@ -33,7 +34,7 @@ def resolve_price(model: str, configured: Price | None) -> Price | None:
     if not path.is_file():
         return None
     try:
-        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        table = parse_yaml(path.read_text(encoding="utf-8-sig")) or {}
         entry = table.get(model) if isinstance(table, dict) else None
         return Price.model_validate(entry) if entry else None
     except (yaml.YAMLError, ValueError):

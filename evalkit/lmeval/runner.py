@@ -26,9 +26,11 @@ from evalkit.lmeval.convert import Converted, convert_samples
 from evalkit.lmeval.reproduce import model_device, reproduce_block
 from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include_dir, task_manager
 from evalkit.models.loader import Arm
+from evalkit.redact import redact_record
 from evalkit.runner.run import RunResult, suite_signature
+from evalkit.runner.schema import read_run_file
 from evalkit.runner.scoring import summarise
-from evalkit.runner.store import read_json, write_json_atomic, write_jsonl_atomic
+from evalkit.runner.store import write_json_atomic, write_jsonl_atomic
 from evalkit.suite.loader import Suite
 from evalkit.types import SCHEMA_VERSION
 from evalkit.versions import package_versions
@@ -152,7 +154,7 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, tasks: dict[str, dict],
             "name": arm.name,
             "fingerprint": arm.fingerprint,
             "fingerprint_parts": arm.fingerprint_parts,
-            "spec": arm.spec.model_dump(),
+            "spec": redact_record(arm.spec.model_dump()),
             "generation": {"source": "lm-eval task configs", "tasks": generation},
         },
         "lm_eval": {
@@ -227,7 +229,7 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict | 
     header_path = out / "run.json"
     if not header_path.is_file():
         return None
-    header = read_json(header_path, "run header")
+    header = read_run_file(header_path, "run header")
     if header.get("arm", {}).get("fingerprint") != arm.fingerprint or header.get("suite") != signature:
         raise EvalkitError(
             f"{out} already holds a run of a different model or suite version.",
@@ -235,7 +237,7 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict | 
         )
     metrics_path = out / "metrics.json"
     if resume and metrics_path.is_file():
-        metrics = read_json(metrics_path, "run metrics")
+        metrics = read_run_file(metrics_path, "run metrics")
         if metrics.get("fingerprint") == arm.fingerprint and metrics.get("suite") == signature:
             return metrics
     for name in RUN_FILES:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from evalkit.models.prompting import sha256_text, template_text
 from evalkit.models.spec import ModelSpec
+from evalkit.redact import redact_url
 
 
 def adapter_fingerprint(adapter_dir: str | None) -> str | None:
@@ -38,7 +39,9 @@ def adapter_fingerprint(adapter_dir: str | None) -> str | None:
 def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
     """The components of a spec's fingerprint, stored with every result."""
     if spec.backend == "openai":
-        model_part = {"backend": "openai", "base_url": spec.base_url, "model": spec.model}
+        # Credentials in the URL are not part of the model's identity, and parts are recorded in run.json.
+        url = redact_url(spec.base_url) if spec.base_url else None
+        model_part = {"backend": "openai", "base_url": url, "model": spec.model}
     else:
         model_part = {
             "backend": "hf",

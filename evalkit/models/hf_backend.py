@@ -42,7 +42,7 @@ class HFBackend:
 
     @property
     def base_dir(self) -> str:
-        """The local folder (or hub id) the base weights load from."""
+        """The local folder of the base weights (its config.json names the context length)."""
         return self._base_dir
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import ModelError
+from evalkit.models.weights_check import BASE_WEIGHTS_HINT, check_weights
 
 ADAPTER_CARD = "evalkit-card.json"
 
@@ -93,6 +94,7 @@ def load_base_model(base_dir: str, dtype: str, quantization: str):
     qconfig = quantization_config(quantization, compute)
     if qconfig is not None:
         kwargs["quantization_config"] = qconfig
+    check_weights(base_dir, "base model", BASE_WEIGHTS_HINT)
     try:
         model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
     except OSError as exc:
@@ -153,6 +155,7 @@ def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
         raise ModelError(
             f"adapter {adapter_path!r}: no adapter_config.json there (is it a PEFT adapter dir?)."
         )
+    check_weights(path, "adapter", "re-train it or restore the adapter folder from where it was saved")
     import warnings
 
     silence_bitsandbytes_notice()

@@ -28,6 +28,7 @@ from evalkit.models import http_retry
 from evalkit.models.hf_backend import cut_at_stop
 from evalkit.models.prompting import as_messages, render_prompt
 from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.redact import mask_secret, redact_text, redact_url
 from evalkit.types import Generation, SampleInput
 
 BatchCallback = Callable[[list[Generation]], None]
@@ -103,7 +104,9 @@ class OpenAIBackend:
         self.base_url = spec.base_url.rstrip("/").removesuffix("/v1")
         self.rules = rules_for(self.base_url)
         self.chat = spec.chat_template != "none"
-        self.server_label = f"the server at {self.base_url}" + (f" (model {spec.model})" * bool(spec.model))
+        self.server_label = f"the server at {redact_url(self.base_url)}" + (
+            f" (model {spec.model})" * bool(spec.model)
+        )
         self._retry = retry
         self._client = httpx.Client(limits=httpx.Limits(max_connections=spec.max_concurrency))
 
@@ -254,8 +257,7 @@ class OpenAIBackend:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _scrub(self, text: str) -> str:
-        key = self._api_key()
-        return text.replace(key, "***") if key else text
+        return mask_secret(redact_text(text), self._api_key())
 
     def _raise_if_fatal(self, response: httpx.Response, path: str) -> None:
         """Statuses that would fail every sample the same way stop the run with a clear message."""

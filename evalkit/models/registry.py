@@ -28,6 +28,9 @@ from pathlib import Path
 from evalkit.errors import ModelError
 from evalkit.home import evalkit_home, models_dir
 from evalkit.models.spec import EMBEDDED_PREFIX
+from evalkit.models.weights_check import weight_problems
+from evalkit.paths import safe_component
+from evalkit.runner.store import write_text_atomic
 
 MANIFEST = "evalkit-model.json"
 _PARTIAL = ".partial-"
@@ -63,6 +66,7 @@ class CachedModel:
     size_bytes: int
     weights_sha256: str
     pulled_at: str
+    problems: tuple[str, ...] = ()  # damaged weight files (size/header check); empty when healthy
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -222,13 +226,24 @@ def pull_model(name: str, *, force: bool = False, progress: Callable[[str], None
     spec = _embedded(name)
     root = models_dir()
     target = root / spec.name
-    if not force and _read_manifest(target):
-        return target
+    previous = _read_manifest(target)
+    if previous and not force:
+        if not _health(target, previous):
+            return target
+        force = True  # damaged weights under a good manifest: rebuild instead of handing them out
+    say = progress or (lambda message: None)
+    if previous and _health(target, previous):
+        say(f"{spec.name}: damaged weights ({'; '.join(_health(target, previous))}); pulling again")
     _clean_partials(root)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.name}{_PARTIAL}", dir=root))
-    say = progress or (lambda message: None)
     try:
         staged = _build(spec, work, say)
+        if previous:  # the recorded sha256 is re-verified: same source, same conversion, same weights
+            fresh = _read_manifest(staged) or {}
+            same = fresh.get("weights_sha256") == previous.get("weights_sha256")
+            say(f"weights sha256 {fresh.get('weights_sha256', '?')[:16]} "
+                + ("matches the one recorded before" if same else
+                   f"differs from the one recorded before ({str(previous.get('weights_sha256'))[:16]})"))
         if target.exists():  # forced re-pull, or a folder without manifest: move it aside first
             target.rename(work / "previous")
         try:
@@ -277,7 +292,7 @@ def _build(spec: EmbeddedModel, work: Path, say: Callable[[str], None]) -> Path:
                 "download_seconds": round(download_seconds, 2),
                 "conversion_seconds": round(time.monotonic() - started, 2),
                 "transformers_version": transformers.__version__}
-    (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(staged / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return staged
 
 
@@ -289,15 +304,22 @@ def list_models() -> list[CachedModel]:
         if manifest:
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             found.append(CachedModel(folder.name, folder, size, manifest["weights_sha256"],
-                                     manifest.get("pulled_at", "")))
+                                     manifest.get("pulled_at", ""), tuple(_health(folder, manifest))))
     return found
+
+
+def _health(folder: Path, manifest: dict) -> list[str]:
+    """Damaged or missing weight files of a converted model (cheap: sizes and headers, no hashing)."""
+    recorded = manifest.get("files_sha256") or {}
+    missing = [f"{name}: missing" for name in recorded if not (folder / name).is_file()]
+    return missing + weight_problems(folder)
 
 
 def model_path(name: str) -> Path:
     """The folder of a cached model (``name`` with or without ``evalkit:``); ModelError if not pulled."""
     name = name.removeprefix(EMBEDDED_PREFIX)
     folder = models_dir() / name
-    if name and _read_manifest(folder):
+    if name and safe_component(name) == name and _read_manifest(folder):  # a name, never a path
         return folder
     _embedded(name)  # unknown names get the list of known ones
     raise ModelError(f"model {name!r} is not in the cache ({models_dir()})",
@@ -315,8 +337,13 @@ def resolve_base(base: str, *, auto_pull: bool = True) -> str:
     if base.startswith(EMBEDDED_PREFIX):
         name = _embedded(base).name
         folder = models_dir() / name
-        if _read_manifest(folder):
+        manifest = _read_manifest(folder)
+        if manifest and not _health(folder, manifest):
             return str(folder)
+        if manifest:  # never re-downloads behind the user's back, never loads half a file
+            problems = "; ".join(_health(folder, manifest))
+            raise ModelError(f"model {name!r} in {folder} has damaged weights: {problems}",
+                             hint=f"run `evalkit models pull --force {name}`")
         return str(pull_model(name) if auto_pull else model_path(name))
     local = Path(base).expanduser()
     if local.is_dir():
@@ -356,9 +383,7 @@ def _hash_weights(folder: Path) -> str:
         hashes[path.name] = entry["sha256"]
     if changed:  # also forget files that no longer exist
         cache = {key: entry for key, entry in cache.items() if os.path.exists(key)}
-        tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, sidecar)
+        write_text_atomic(sidecar, json.dumps(cache, indent=1))
     return _combine(hashes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from evalkit.config import StrictModel, load_config, locate
 from evalkit.errors import ConfigError
@@ -36,7 +36,11 @@ class GenerationConfig(StrictModel):
         """A copy with the non-None ``overrides`` applied (suite-level settings)."""
         data = self.model_dump()
         data.update({k: v for k, v in overrides.items() if v is not None})
-        return GenerationConfig.model_validate(data)
+        try:
+            return GenerationConfig.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid decoding settings after the suite's overrides: {problems}.") from None
 
 
 class ModelSpec(StrictModel):

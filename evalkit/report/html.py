@@ -30,6 +30,8 @@ from evalkit.report.text import (
     verdict_class,
     verdict_symbol,
 )
+from evalkit.runner.store import finite as store_finite
+from evalkit.runner.store import write_text_atomic
 
 TEMPLATES = Path(__file__).parent / "templates"
 PREVIEW_CHARS = 480
@@ -44,7 +46,7 @@ def json_for_script(obj: Any) -> str:
     ``<``, ``>`` and ``&`` become ``\\u003c`` etc. (still valid JSON, parsed back
     to the same characters), as do U+2028/U+2029.
     """
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(store_finite(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
@@ -184,6 +186,5 @@ def render_report(comparison: dict[str, Any], out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "index.html"
-    path.write_text(render_html(comparison), encoding="utf-8")
-    return path
+    # Atomic: a failed write (full disk) keeps the previous good report instead of a truncated one.
+    return write_text_atomic(out_dir / "index.html", render_html(comparison))

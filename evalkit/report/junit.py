@@ -73,7 +73,6 @@ def write_junit(comparison: dict[str, Any], path: Path) -> Path:
     is a test case that fails when the verdict is ``regressed``; skipped suites
     are reported as ``<skipped>``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(comparison), encoding="utf-8")
-    return path
+    from evalkit.runner.store import write_text_atomic
+
+    return write_text_atomic(Path(path), junit_xml(comparison))

@@ -14,6 +14,9 @@ from evalkit.judge.usage import write_judge_usage
 from evalkit.models.draws import draw_seed, samples_per_item
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
+from evalkit.redact import mask_secret, redact_record
+from evalkit.runner.context import announce, context_warnings, recorded_warnings
+from evalkit.runner.schema import read_run_file, schema_problem
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
     append_jsonl,
@@ -52,7 +55,7 @@ def suite_signature(suite: Suite) -> dict:
         "version": suite.spec.version,
         "kind": suite.spec.kind,
         "data_sha256": suite.data_sha256,
-        "scorers": [s.model_dump() for s in suite.spec.scorers],
+        "scorers": [redact_record(s.model_dump()) for s in suite.spec.scorers],  # a judge's base_url
         "prompt_template": suite.spec.prompt_template,
         "primary_metric": suite.spec.primary_metric,
     }
@@ -96,6 +99,8 @@ def run_suite(
     done = _resume_state(out, arm, signature, resume, k)
     write_json_atomic(out / "run.json", _run_header(arm, suite, signature, decoding, k))
     prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
+    warnings = context_warnings(arm.backend, prompts, config.max_new_tokens, suite.name)
+    announce(warnings)
     pending = [(s.id, d) for s in suite.samples for d in range(k) if (s.id, d) not in done]
     seeds = {item: draw_seed(config.seed, *item) for item in pending}
     keys = {
@@ -144,7 +149,7 @@ def run_suite(
         extra = {"seeds": [seeds[item] for item in to_generate]} if k > 1 else {}
         arm.backend.generate(work, config, on_batch=on_batch, **extra)
     gen_seconds = time.perf_counter() - started
-    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm)
+    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
@@ -168,11 +173,11 @@ def generation_row(generation: Generation, samples_per_item: int) -> dict:
 
 
 def score_run_dir(
-    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None
+    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None, warnings=None
 ) -> dict:
     """(Re-)score a run directory from its generations; never generates."""
     started = time.perf_counter()
-    header = read_json(out / "run.json", "run header")
+    header = read_run_file(out / "run.json", "run header")
     k = int(header.get("samples_per_item") or 1)
     if header["suite"]["data_sha256"] != suite.data_sha256 and generations is None:
         raise EvalkitError(
@@ -209,6 +214,7 @@ def score_run_dir(
             "generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
             "score_s": round(time.perf_counter() - started, 3),
         },
+        "warnings": list(warnings if warnings is not None else recorded_warnings(out)),
         "versions": package_versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -217,7 +223,7 @@ def score_run_dir(
 
 
 def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, samples_per_item: int) -> dict:
-    return {
+    return redact_record({
         "schema_version": SCHEMA_VERSION,
         "suite": signature,
         "suite_dir": str(suite.folder),
@@ -230,7 +236,7 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, sampl
             "generation": generation,
         },
         "versions": package_versions(),
-    }
+    })
 
 
 def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool, k: int) -> dict[Item, Generation]:
@@ -239,8 +245,11 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool, k: int) ->
     if not header_path.is_file():
         return {}
     header = read_json(header_path, "run header")
+    stale = schema_problem(header, "run header")  # another evalkit's run: --fresh redoes it
+    if stale and resume:
+        read_run_file(header_path, "run header")  # raises, naming the problem and --fresh
     same = header.get("arm", {}).get("fingerprint") == arm.fingerprint and header.get("suite") == signature
-    if not same:
+    if not same and not stale:
         raise EvalkitError(
             f"{out} already holds a run of a different model or suite version.",
             hint="choose another --out directory or delete that one",
@@ -268,17 +277,14 @@ def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool, k: int) ->
 def _api_key(arm: Arm) -> str | None:
     """The served model's API key (read from the variable its spec names), if any."""
     name = getattr(arm.spec, "api_key_env", None)
-    value = os.environ.get(name, "").strip() if name else ""
-    return value if len(value) >= 8 else None  # too short to mask without mangling ordinary text
+    return os.environ.get(name, "").strip() or None if name else None
 
 
 def _masked(generation: Generation, secret: str) -> Generation:
-    text, error = generation.text, generation.error
-    if secret not in text and (error is None or secret not in error):
+    text, error = mask_secret(generation.text, secret), mask_secret(generation.error or "", secret) or None
+    if text == generation.text and error == generation.error:
         return generation
-    return replace(
-        generation, text=text.replace(secret, "***"), error=error.replace(secret, "***") if error else error
-    )
+    return replace(generation, text=text, error=error)
 
 
 def _torn_tail(path: Path) -> bool:

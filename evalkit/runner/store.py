@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -17,8 +18,22 @@ from evalkit.errors import DataError
 _ESCAPE = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN/Infinity float replaced by None (standard JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(value) for value in obj]
+    return obj
+
+
 def dumps(obj: Any, **kwargs: Any) -> str:
-    """JSON text that can always be written as UTF-8.
+    """Standard JSON text that can always be written as UTF-8.
+
+    NaN and Infinity (which ``json.dumps`` writes as bare ``NaN``, rejected by
+    strict parsers) become ``null``.
 
     Non-ASCII text stays readable (``ensure_ascii=False``), but lone surrogates
     (which a model server can send as ``"\\ud800"`` and UTF-8 cannot encode)
@@ -28,7 +43,10 @@ def dumps(obj: Any, **kwargs: Any) -> str:
     strings, so escaping them in the finished text is safe. (Two adjacent
     surrogates forming a valid pair come back as the one character they encode.)
     """
-    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, **kwargs)
+    except ValueError:  # a non-finite float somewhere (or a default= result holding one)
+        text = json.dumps(finite(obj), ensure_ascii=False, allow_nan=False, **kwargs)
     if _ESCAPE.search(text):
         text = _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
@@ -42,14 +60,19 @@ def split_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON via a temp file and rename, so readers never see half a file."""
+def write_text_atomic(path: str | Path, chunks: str | Iterable[str]) -> Path:
+    """Write text via a temp file in the same folder and rename it into place.
+
+    Readers never see half a file, and a failed write (full disk, kill) leaves
+    the previous version of ``path`` untouched. Returns ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(data, indent=2, default=str) + "\n")
+            for chunk in [chunks] if isinstance(chunks, str) else chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
@@ -57,24 +80,24 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON via a temp file and rename, so readers never see half a file."""
+    write_text_atomic(path, dumps(data, indent=2, default=str) + "\n")
 
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
     """Write a whole JSONL file atomically."""
+    write_text_atomic(path, (dumps(row) + "\n" for row in rows))
+
+
+def append_text_atomic(path: str | Path, text: str) -> Path:
+    """Append ``text`` to a small file by rewriting it atomically (a failed write keeps the old file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return write_text_atomic(path, previous + text)
 
 
 def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
@@ -115,6 +138,7 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     if not path.is_file():
         raise DataError(f"{path}: {what} not found.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: corrupt {what}: {exc}.") from None

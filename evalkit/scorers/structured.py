@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, bounded
 from evalkit.scorers.extract import find_json, never_crash, output_text, short
 from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
@@ -46,10 +46,12 @@ def _load_schema(schema: Any, suite_dir: Path | None) -> Any:
         raise ConfigError(f"schema file {str(path)!r} not found.")
     import yaml
 
+    from evalkit.config import parse_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         if path.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return parse_yaml(text)  # aliases bounded, as in every config
         return json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"schema file {str(path)!r} cannot be read: {exc}".rstrip(".") + ".") from None
@@ -74,7 +76,7 @@ def json_schema(*, schema: Any, allow_fence: bool = False, suite_dir: Path | Non
         cls.check_schema(loaded)
     except exceptions.SchemaError as exc:
         where = exc.json_path if hasattr(exc, "json_path") else "$"
-        raise ConfigError(f"invalid JSON schema at {where}: {exc.message}.") from None
+        raise ConfigError(f"invalid JSON schema at {where}: {bounded(exc.message, 300)}.") from None
     validator = cls(loaded, format_checker=cls.FORMAT_CHECKER)
 
     @never_crash("json_schema")

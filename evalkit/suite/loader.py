@@ -15,7 +15,8 @@ from typing import Any
 from evalkit.config import load_config, locate
 from evalkit.errors import ConfigError, DataError
 from evalkit.runner.store import split_lines
-from evalkit.suite.spec import HubData, SuiteSpec
+from evalkit.suite.columns import check_columns
+from evalkit.suite.spec import TEMPLATE_PLACEHOLDER, HubData, SuiteSpec
 from evalkit.types import Sample
 
 SUITES_ROOT = Path(__file__).resolve().parents[1] / "suites"  # the shipped suites, inside the package
@@ -42,7 +43,7 @@ class Suite:
         template = self.spec.prompt_template
         if template is None or sample.is_chat:
             return sample.input
-        return template.replace("{input}", sample.input)
+        return template.replace(TEMPLATE_PLACEHOLDER, sample.input)
 
 
 def suite_search_path(search: list[Path] | None = None) -> list[Path]:
@@ -130,7 +131,9 @@ def _read_rows(spec: SuiteSpec, folder: Path) -> tuple[list[tuple[int, dict]], s
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: Excel and Windows editors start files with a byte-order mark, which would
+        # otherwise become part of the first CSV column's name ("\ufeffid") and lose the id column.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
@@ -152,15 +155,22 @@ def read_jsonl_text(text: str, source: str) -> list[tuple[int, dict]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{source}:{number}: malformed JSON line: {exc.msg} (column {exc.colno})."
             ) from None
+        except ValueError as exc:
+            raise DataError(f"{source}:{number}: {exc}") from None
         if not isinstance(obj, dict):
             raise DataError(f"{source}:{number}: expected a JSON object, got {type(obj).__name__}.")
         rows.append((number, obj))
     return rows
+
+
+def _refuse_constant(name: str):
+    """NaN / Infinity are not JSON (Python accepts them); a target of NaN would poison every output file."""
+    raise ValueError(f"{name} is not a JSON value; write null or a number.")
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
@@ -169,7 +179,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start}).") from None
     return read_jsonl_text(text, str(path))
@@ -177,9 +187,11 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
 
 def _read_json_text(text: str, source: str) -> list[tuple[int, dict]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise DataError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}.") from None
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(f"{source}: expected a JSON list of objects.")
     return [(i + 1, r) for i, r in enumerate(data)]
@@ -212,6 +224,7 @@ def _rows_to_samples(rows: list[tuple[int, dict]], spec: SuiteSpec, source: str)
     fields = spec.fields
     samples: list[Sample] = []
     seen: dict[str, int] = {}
+    check_columns(rows, spec, source)
     for line, row in rows:
         value = row.get(fields.input, row.get("messages"))
         if value is None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from evalkit.config import StrictModel
 
+#: The one placeholder a prompt template has: replaced by the sample's input text.
+TEMPLATE_PLACEHOLDER = "{input}"
 SuiteKind = Literal["task", "regression", "general", "lm-eval"]
 FORGETTING_KINDS = ("regression", "general", "lm-eval")
 
@@ -59,7 +62,7 @@ class LmEvalConfig(StrictModel):
 class GenerationOverrides(StrictModel):
     """Suite-level decoding settings that override the model spec's."""
 
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=32768)
     stop: list[str] | None = None
 
 
@@ -102,6 +105,15 @@ class SuiteSpec(StrictModel):
             raise ValueError(f"scorer keys must be unique; give an 'id' to repeated {sorted(dupes)}")
         if self.metric is not None and self.metric not in keys:
             raise ValueError(f"metric {self.metric!r} is not one of the scorers {keys}")
+        if self.prompt_template is not None and TEMPLATE_PLACEHOLDER not in self.prompt_template:
+            # Without it every sample would get the same prompt, and every arm the same meaningless score.
+            others = sorted(set(re.findall(r"\{[^{}\s]*\}", self.prompt_template)))
+            found = f" (it has {', '.join(others)})" if others else ""
+            raise ValueError(
+                f"prompt_template never uses the sample's text: it has no {TEMPLATE_PLACEHOLDER} "
+                f"placeholder{found}; the placeholder available is {TEMPLATE_PLACEHOLDER} (the row's "
+                f"'{self.fields.input}' column)"
+            )
         return self
 
     @property

@@ -23,7 +23,7 @@ import yaml
 from transformers import TrainerCallback
 
 from evalkit.models.hf_loading import ADAPTER_CARD
-from evalkit.runner.store import write_json_atomic
+from evalkit.runner.store import write_json_atomic, write_text_atomic
 from evalkit.train.spec import TrainSpec
 from evalkit.versions import package_versions
 
@@ -117,10 +117,7 @@ def write_adapter_files(folder: str | Path, ctx: CardContext, card: dict, *, nam
     header = (f"# The tuned arm written by `evalkit train` (step {card['step']}); run it with\n"
               f"#   evalkit run {folder / TUNED_SPEC}\n")
     path = folder / TUNED_SPEC
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
 class CheckpointCards(TrainerCallback):

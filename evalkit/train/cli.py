@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from evalkit.cli_checks import number_in
 from evalkit.cli_support import console, err_console, fmt_score, handle_errors, progress_bar
 
 
@@ -127,10 +128,16 @@ def register(app: typer.Typer) -> None:
         compare_with: Optional[Path] = typer.Option(
             None, "--compare", help="A base model spec: compare it with the tuned arm."),
         compare_out: Optional[Path] = typer.Option(None, help="Compare output (default OUTPUT_DIR/compare)."),
-        limit: Optional[int] = typer.Option(None, help="Only the first N samples of each evaluation suite."),
-        budget: Optional[float] = typer.Option(None, help="Forgetting budget (default: the spec's, 0.02)."),
+        limit: Optional[int] = typer.Option(
+            None, help="Only the first N samples of each evaluation suite.", callback=number_in(1, None)
+        ),
+        budget: Optional[float] = typer.Option(
+            None, help="Forgetting budget (default: the spec's, 0.02).", callback=number_in(0, None)
+        ),
         output_dir: Optional[Path] = typer.Option(None, help="Override the spec's output_dir."),
-        max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps."),
+        max_steps: Optional[int] = typer.Option(
+            None, help="Override training.max_steps.", callback=number_in(1, None)
+        ),
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the generation cache."),
     ) -> None:
         """Train a QLoRA adapter; optionally score its checkpoints and compare it with the base."""

@@ -559,6 +559,191 @@ def compare_with_one_spec(env):
     return ["compare", env.spec(), "-s", env.suite()], ["compare needs at least two model specs"]
 
 
+# ----- second pass: silent wrong results, unbounded inputs, invalid numbers, environment faults -----
+
+
+@case
+def prompt_template_without_input(env):
+    suite = env.suite(prompt_template="Answer briefly.\n\nQuestion: {question}")
+    return env.run(suite), [
+        f"{suite / 'suite.yaml'}",
+        "prompt_template never uses the sample's text: it has no {input} placeholder (it has {question})",
+        "the placeholder available is {input}",
+    ]
+
+
+@case
+def suite_max_new_tokens_zero(env):
+    suite = env.suite(generation={"max_new_tokens": 0})
+    where = f"{suite / 'suite.yaml'}:4: generation.max_new_tokens"
+    return env.run(suite), [where, "greater than or equal to 1"]
+
+
+@case
+def suite_max_new_tokens_negative(env):
+    suite = env.suite(generation={"max_new_tokens": -5})
+    where = f"{suite / 'suite.yaml'}:4: generation.max_new_tokens"
+    return env.run(suite), [where, "greater than or equal to 1"]
+
+
+@case
+def model_spec_temperature_infinite(env):
+    (env.root / "m.yaml").write_text(f"name: tiny\nbase: {env.model_dir}\ngeneration:\n  temperature: .inf\n")
+    args = ["run", env.root / "m.yaml", "-s", env.suite()]
+    return args, ["m.yaml:4: generation.temperature", "finite number"]
+
+
+@case
+def gate_budget_infinite(env):
+    suite = env.suite()
+    (env.root / "gate.yaml").write_text("forgetting_budget: .nan\n")
+    args = ["compare", env.spec(), env.spec("b.yaml", name="b"), "-s", suite,
+            "--gate", env.root / "gate.yaml"]
+    return args, ["gate.yaml:1: forgetting_budget", "finite number"]
+
+
+@case
+def nan_target_in_data(env):
+    suite = env.suite()
+    (suite / "data.jsonl").write_text('{"id": "a", "input": "x", "target": NaN}\n')
+    return env.run(suite), [f"{suite / 'data.jsonl'}:1", "NaN is not a JSON value"]
+
+
+@case
+def infinity_in_json_data(env):
+    suite = env.suite(data="data.json")
+    (suite / "data.json").write_text('[{"id": "a", "input": "x", "target": Infinity}]')
+    return env.run(suite), [f"{suite / 'data.json'}", "Infinity is not a JSON value"]
+
+
+@case
+def id_column_set_but_absent(env):
+    suite = env.suite(fields={"id": "qid"})
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "no row has the id column 'qid' (fields.id)",
+                            "'input'"]
+
+
+@case
+def id_column_only_in_some_rows(env):
+    suite = env.suite(rows=[*ROWS, {"input": "no id here", "target": "1"}])
+    return env.run(suite), [f"{suite / 'data.jsonl'}:5", "row has no 'id' (id) although other rows do"]
+
+
+@case
+def id_column_near_miss(env):
+    suite = env.suite(rows=[{"ID": r["id"], "input": r["input"], "target": r["target"]} for r in ROWS])
+    return env.run(suite), ["no row has the id column 'id'", "'ID'"]
+
+
+@case
+def target_column_set_but_absent(env):
+    suite = env.suite(fields={"target": "answer"})
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "no row has the target column 'answer'"]
+
+
+@case
+def category_field_in_no_row(env):
+    suite = env.suite(category_field="topic")
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "category_field 'topic' is in no row"]
+
+
+@case
+def cluster_field_in_no_row(env):
+    suite = env.suite(cluster_field="passage")
+    return env.run(suite), [f"{suite / 'data.jsonl'}", "cluster_field 'passage' is in no row"]
+
+
+@case
+def two_suites_with_one_name(env):
+    one, two = env.suite("s1"), env.suite("s2")
+    args = ["compare", env.spec(), env.spec("b.yaml", name="b"), "-s", one, "-s", two]
+    return args, ["two suites are both named 'mini'", str(one), str(two)]
+
+
+@case
+def two_suites_with_one_name_in_run(env):
+    one, two = env.suite("s1"), env.suite("s2")
+    return ["run", env.spec(), "-s", one, "-s", two], ["two suites are both named 'mini'"]
+
+
+def alias_bomb(depth: int = 7) -> str:
+    """YAML anchors a0..a<depth>, each a list of nine aliases of the previous one (9**8 cells expanded)."""
+    lines = ["x-anchors:", f"  - &a0 [{', '.join(['xxxxxxxxxx'] * 9)}]"]
+    lines += [f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, depth + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@case
+def suite_yaml_alias_bomb(env):
+    suite = env.suite()
+    text = (suite / "suite.yaml").read_text()
+    (suite / "suite.yaml").write_text(alias_bomb() + "description: *a7\n" + text)
+    return env.run(suite), [f"{suite / 'suite.yaml'}", "anchors and aliases expand this document to over"]
+
+
+@case
+def json_schema_alias_bomb(env):
+    suite = env.suite()
+    scorer = "scorers:\n  - name: json_schema\n    options:\n      schema: {type: objekt, enum: *a7}\n"
+    (suite / "suite.yaml").write_text("name: mini\ndata: data.jsonl\n" + alias_bomb() + scorer)
+    return env.run(suite), ["anchors and aliases expand"]
+
+
+@case
+def json_schema_yaml_file_alias_bomb(env):
+    suite = env.suite(scorers=[{"name": "json_schema", "options": {"schema": "schema.yaml"}}])
+    (suite / "schema.yaml").write_text(alias_bomb() + "type: object\nenum: *a7\n")
+    where = f"{suite / 'suite.yaml'}:6: scorers[0]"
+    return env.run(suite), [where, "schema.yaml", "anchors and aliases expand"]
+
+
+@case
+def run_folder_of_an_older_evalkit(env):
+    suite = env.suite()
+    run_dir = env.finished_run(suite)
+    header = json.loads((run_dir / "run.json").read_text())
+    header.pop("schema_version")
+    header["arm"].pop("fingerprint")
+    (run_dir / "run.json").write_text(json.dumps(header))
+    return ["score", run_dir], [
+        f"{run_dir / 'run.json'}: run header written by an older evalkit (schema_version None",
+        "--fresh",
+    ]
+
+
+@case
+def resume_a_run_of_an_older_evalkit(env):
+    suite = env.suite()
+    run_dir = env.finished_run(suite)
+    header = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**header, "schema_version": 0}))
+    return env.run(suite, "done"), ["run header written by an older evalkit (schema_version 0", "--fresh"]
+
+
+@case
+def adapter_weights_truncated(env):
+    weights = env.adapter_dir / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    spec = env.spec(adapter=str(env.adapter_dir))
+    return ["run", spec, "-s", env.suite()], [
+        "adapter", "damaged weights: adapter_model.safetensors", "truncated or overwritten",
+    ]
+
+
+@case
+def base_weights_truncated(env):
+    import shutil
+
+    base = env.root / "base"
+    shutil.copytree(env.model_dir, base)
+    weights = base / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    spec = env.spec(base=str(base))
+    return ["run", spec, "-s", env.suite(), "--no-cache"], [
+        f"base model {base}: damaged weights: model.safetensors", "models pull --force",
+    ]
+
+
 @pytest.fixture(scope="module")
 def lora_adapter(tiny_model_dir, tmp_path_factory) -> Path:
     """A real PEFT LoRA adapter on the tiny model (no card: tests add one)."""
@@ -639,3 +824,60 @@ def test_gate_on_a_skipped_suite_fails_the_gate(tmp_path, tiny_model_dir, isolat
     flat = " ".join(output.split())
     assert "judged: not run" in flat and "ANTHROPIC_API_KEY is not set" in flat, output
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["gate"]["passed"] is False
+
+
+# ----- options refused by the command line itself (typer): exit 2, "Invalid value for '--x'" -----
+
+OPTION_CASES = {
+    "min_effect_zero": (["--min-effect", "0"], "--min-effect", "must be in (0, 1), got 0"),
+    "min_effect_negative": (["--min-effect", "-0.1"], "--min-effect", "must be in (0, 1)"),
+    "min_effect_nan": (["--min-effect", "nan"], "--min-effect", "must be a finite number"),
+    "min_effect_five": (["--min-effect", "5"], "--min-effect", "got 5"),
+    "confidence_low": (["--confidence", "0.3"], "--confidence", "must be in (0.5, 1)"),
+    "confidence_one": (["--confidence", "1"], "--confidence", "must be in (0.5, 1)"),
+    "format_yaml": (["--format", "yaml"], "--format", "must be one of table, json; got 'yaml'"),
+    "max_failed_share_above_one": (["--max-failed-share", "1.5"], "--max-failed-share", "must be in [0, 1]"),
+    "summary_is_a_directory": (["--summary", "{root}"], "--summary", "is a directory"),
+    "junit_is_a_directory": (["--junit", "{root}"], "--junit", "is a directory"),
+    "gate_is_a_directory": (["--gate", "{root}"], "--gate", "is a directory"),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_CASES))
+def test_bad_option(name, tmp_path, tiny_model_dir, isolated_home):
+    """Refused before any model loads or runs: no run directory appears."""
+    extra, option, needle = OPTION_CASES[name]
+    env = Env(root=tmp_path, model_dir=tiny_model_dir)
+    extra = [a.replace("{root}", str(tmp_path)) for a in extra]
+    args = ["compare", env.spec(), env.spec("b.yaml", name="b"), "-s", env.suite(), "--out", tmp_path / "c"]
+    code, output = invoke(*args, *extra)
+    assert "Traceback" not in output
+    assert code == 2, output
+    flat = " ".join(output.replace("│", " ").split())  # typer draws the message in a box
+    assert f"Invalid value for '{option}'" in flat and needle in flat, output
+    assert not (tmp_path / "c").exists()
+
+
+def test_cache_prune_refuses_negative_age(isolated_home):
+    code, output = invoke("cache", "prune", "--older-than-days", "-1")
+    assert code == 2 and "Traceback" not in output
+    assert "Invalid value for '--older-than-days'" in " ".join(output.replace("│", " ").split()), output
+
+
+def test_alias_bomb_message_is_bounded(tmp_path, tiny_model_dir, isolated_home):
+    """The refused file's expansion is never echoed: the message stays short."""
+    env = Env(root=tmp_path, model_dir=tiny_model_dir)
+    args, needles = suite_yaml_alias_bomb(env)
+    code, output = invoke(*args)
+    assert_usage_error(code, output, *needles)
+    assert len(output) < 3000
+    assert not list(tmp_path.rglob("run.json"))
+
+
+def test_fresh_redoes_a_run_of_an_older_evalkit(tmp_path, tiny_model_dir, isolated_home):
+    env = Env(root=tmp_path, model_dir=tiny_model_dir)
+    args, _ = resume_a_run_of_an_older_evalkit(env)
+    code, output = invoke(*args, "--fresh")
+    assert code == 0, output
+    [header] = list((tmp_path / "done").rglob("run.json"))
+    assert json.loads(header.read_text())["schema_version"] == 1

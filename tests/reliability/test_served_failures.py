@@ -123,3 +123,9 @@ def test_served_model_failures_through_the_cli(tmp_path, isolated_home, monkeypa
     comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert comparison["suites"][0]["scores"]["one"]["errors"] == 3
     assert comparison["suites"][0]["scores"]["one"]["mean"] == 1.0
+    html = (tmp_path / "cmp" / "index.html").read_text()
+    row = html[html.index('<section id="scores">'):]
+    row = row[: row.index("</table>")]
+    # the score of the 7 answered samples is shown, and the exclusion beside it (was: only the exclusion)
+    assert "excluded: 3 sample(s) excluded: generation failed: HTTP 503" in row
+    assert row.count(">7<") >= 2  # n = 7 for both arms

@@ -1,0 +1,46 @@
+"""Damaged SQLite files (the generation and judge caches) are moved aside, never fatal.
+
+Both caches only save time, so a truncated or overwritten database is renamed
+to ``<name>.damaged-<time>`` (with its WAL and shared-memory files), kept for
+inspection, and replaced by an empty one, with a warning on stderr.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+_PARTS = ("", "-wal", "-shm")
+
+
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Whether an sqlite error means a damaged file (not a lock, a full disk or a read-only folder)."""
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text or "integrity" in text
+
+
+def move_aside(path: Path, exc: Exception, what: str) -> Path:
+    """Rename a damaged database and its WAL/SHM files to ``<name>.damaged-<time>[-n]``; warn; return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 1
+    while aside.exists():  # never overwrite an earlier damaged copy
+        number += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
+    for suffix in _PARTS:
+        part = Path(str(path) + suffix)
+        if part.exists():
+            part.rename(Path(str(aside) + suffix))
+    sys.stderr.write(
+        f"warning: the {what} {path} was damaged ({exc}); moved it to {aside} and started an empty one "
+        "(results are unaffected; what it held is computed again once).\n"
+    )
+    return aside
+
+
+def database_bytes(path: Path) -> int:
+    """Size on disk of a database with its WAL and SHM files."""
+    parts = [Path(str(path) + suffix) for suffix in _PARTS]
+    return sum(p.stat().st_size for p in parts if p.exists())
