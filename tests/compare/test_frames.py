@@ -47,7 +47,8 @@ def compared(tiny_model_dir, tmp_path_factory):
                  "scorers": [{"name": "exact_match"}]}
     sums = _suite(tmp / "sums", sums_rows, sums_spec)
     specs = []
-    arms = (("base", {}), ("brief", {"system_prompt": "Be brief."}), ("plain", {"chat_template": "none"}))
+    plain = {"chat_template": "none", "intended_differences": ["chat_template"]}
+    arms = (("base", {}), ("brief", {"system_prompt": "Be brief."}), ("plain", plain))
     for name, extra in arms:
         specs.append(tmp / f"{name}.yaml")
         specs[-1].write_text(yaml.safe_dump({"name": name, "base": str(tiny_model_dir), **extra}))

@@ -11,6 +11,7 @@ from evalkit.compare.baseline import baseline_runs, build_baseline, load_baselin
 from evalkit.compare.rundata import load_run_dir
 from evalkit.errors import DataError
 from evalkit.runner.store import write_json_atomic, write_jsonl_atomic
+from evalkit.types import SCHEMA_VERSION
 
 SUITE = {"name": "s", "version": "1", "data_sha256": "d" * 64, "scorers": [], "prompt_template": None}
 ARM = {"name": "m", "fingerprint": "f" * 64, "fingerprint_parts": {}, "spec": {}}
@@ -32,11 +33,13 @@ def _write_run(out: Path, draws: dict, k: int, *, with_draw_field: bool = True) 
             gens.append({"sample_id": sid, "text": f"{sid}-{d}", "error": error and "timeout", **draw})
             scores.append({"sample_id": sid, **draw, "scorer": "em", "value": value, "passed": passed,
                            "explanation": "", "error": error, "details": None})
-    metrics = {"primary_metric": "em", "metrics": {"em": {"binary": k == 1}}}
+    metrics = {"schema_version": SCHEMA_VERSION, "suite": SUITE, "arm": ARM, "primary_metric": "em",
+               "metrics": {"em": {"binary": k == 1}}}
     if with_draw_field:  # older runs recorded neither
         metrics["samples_per_item"] = metrics["metrics"]["em"]["samples_per_item"] = k
     write_json_atomic(out / "metrics.json", metrics)
-    write_json_atomic(out / "run.json", {"suite": SUITE, "arm": ARM, "samples_per_item": k})
+    header = {"schema_version": SCHEMA_VERSION, "suite": SUITE, "arm": ARM, "samples_per_item": k}
+    write_json_atomic(out / "run.json", header)
     write_jsonl_atomic(out / "generations.jsonl", gens)
     write_jsonl_atomic(out / "scores.jsonl", scores)
     return out
