@@ -14,7 +14,7 @@ from evalkit.runner.run import score_run_dir, suite_signature
 from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic
 from evalkit.scorers.registry import build_scorer
 from evalkit.suite.loader import load_suite
-from evalkit.types import Generation, Sample
+from evalkit.types import SCHEMA_VERSION, Generation, Sample
 
 
 def _reference_options(server, **overrides) -> dict:
@@ -82,8 +82,9 @@ def test_generation_draws_times_judge_samples_reach_sample_results(fake_key, mes
     (folder / "suite.yaml").write_text(yaml.safe_dump(spec))
     suite = load_suite(str(folder))
     out = tmp_path / "run"
-    write_json_atomic(out / "run.json", {"suite": suite_signature(suite), "samples_per_item": 2,
-                                         "arm": {"name": "m", "fingerprint": "f" * 64}})
+    header = {"schema_version": SCHEMA_VERSION, "suite": suite_signature(suite), "samples_per_item": 2,
+              "arm": {"name": "m", "fingerprint": "f" * 64}}
+    write_json_atomic(out / "run.json", header)
     generations = {(sid, d): Generation(sid, f"{sid}{d}", draw=d) for sid in ("a", "b") for d in (0, 1)}
     metrics = score_run_dir(out, suite, generations=generations)
     rows = read_jsonl_tolerant(out / "scores.jsonl")

@@ -81,6 +81,8 @@ def test_compare_puts_each_arms_prompting_on_the_suite(tiny_model_dir, mc_suite,
     for name, template in (("plain", "none"), ("chat", "auto")):
         specs.append(tmp_path / f"{name}.yaml")
         doc = {"name": name, "base": str(tiny_model_dir), "chat_template": template}
+        if name == "chat":  # the arm exists to test the template
+            doc["intended_differences"] = ["chat_template"]
         specs[-1].write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
     args = ["compare", *map(str, specs), "--suite", str(mc_suite), "--out", str(out)]

@@ -197,7 +197,8 @@ def test_compare_with_draws_checks_every_arm_first(tmp_path, tiny_model_dir, sma
 def test_compare_reads_draws_of_both_arms(tmp_path, tiny_model_dir, small_suite, isolated_home):
     ref = _spec_file(tmp_path / "ref", tiny_model_dir, temperature=0.7, seed=1)
     other = _spec_file(tmp_path / "other", tiny_model_dir, temperature=0.7, seed=2)
-    other.write_text(other.read_text().replace("name: tiny", "name: other"))
+    declared = other.read_text().replace("name: tiny", "name: other") + "intended_differences: [seed]\n"
+    other.write_text(declared)
     code, output = invoke("compare", ref, other, "--suite", small_suite, "--out", tmp_path / "cmp",
                           "--draws", "2", "--limit", "4")
     assert code == 0, output
