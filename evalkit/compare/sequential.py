@@ -49,6 +49,9 @@ class BettingConfidenceSequence:
     n: int = 0
     _sum: float = 0.0
     _sq: float = 0.0
+    _log_null_up: float = 0.0  # the two gamblers' wealth against "no difference" (m = 1/2)
+    _log_null_down: float = 0.0
+    _max_log_null: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -75,11 +78,21 @@ class BettingConfidenceSequence:
                 lam_down = np.minimum(lam, _TRUNCATION / np.maximum(1 - m, 1e-12))
             self._log_up += np.log1p(lam_up * (x - m))
             self._log_down += np.log1p(-lam_down * (x - m))
+            bet = min(lam, 2 * _TRUNCATION)
+            self._log_null_up += math.log1p(bet * (x - 0.5))
+            self._log_null_down += math.log1p(-bet * (x - 0.5))
+            null = float(np.logaddexp(self._log_null_up + log_half, self._log_null_down + log_half))
+            self._max_log_null = max(self._max_log_null, null)
             hedged = np.logaddexp(self._log_up + log_half, self._log_down + log_half)
             self._alive &= hedged < threshold  # the running intersection: once out, out for good
             self.n = t
             self._sum += x
             self._sq += (x - mean_prev) ** 2
+
+    @property
+    def p_value(self) -> float:
+        """Anytime-valid p-value of "no difference": ``min(1, 1 / the largest wealth reached against it)``."""
+        return float(min(1.0, math.exp(-self._max_log_null)))
 
     def interval(self) -> tuple[float, float]:
         """The current interval for the mean difference (on [-1, 1]); the whole range before any data."""

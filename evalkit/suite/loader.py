@@ -16,6 +16,7 @@ from evalkit.config import load_config, locate
 from evalkit.errors import ConfigError, DataError
 from evalkit.runner.store import split_lines
 from evalkit.suite.columns import check_columns
+from evalkit.suite.order import seeded_order
 from evalkit.suite.spec import TEMPLATE_PLACEHOLDER, HubData, SuiteSpec
 from evalkit.types import Sample
 
@@ -82,10 +83,12 @@ def find_suite_dir(name_or_path: str, search: list[Path] | None = None) -> Path:
 
 
 def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bool = True) -> Suite:
-    """Load and validate a suite; ``limit`` keeps the first N samples (in file order).
+    """Load and validate a suite; ``limit`` keeps the first N samples of its seeded order.
 
-    For an lm-eval suite the limit becomes lm-eval's (the first N documents of
-    each task), the smaller one when the suite sets its own.
+    Samples come in the suite's fixed shuffled order (:func:`evalkit.suite.order.seeded_order`:
+    the same for every arm and run, whole clusters together), never in file order, so a limit is
+    an unbiased subset.  For an lm-eval suite the limit becomes lm-eval's (the first N documents
+    of each task, in lm-eval's order), the smaller one when the suite sets its own.
     """
     from evalkit.scorers.registry import build_scorer
 
@@ -104,6 +107,7 @@ def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bo
     samples = _rows_to_samples(rows, spec, source)
     if not samples:
         raise DataError(f"{source}: the suite {spec.name!r} has no samples.")
+    samples = seeded_order(samples, spec.name, spec.cluster_field)
     if limit is not None:
         samples = samples[:limit]
     scorers = {}
