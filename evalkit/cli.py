@@ -186,6 +186,12 @@ def compare(
     allow_confound: bool = typer.Option(False, help="Compare arms that differ in more than what they test."),
     allow_base_mismatch: bool = typer.Option(False, help="Accept adapters trained on another base."),
     train_data: list[Path] = typer.Option([], help="Training file to check the suites against (repeatable)."),
+    sequential: bool = typer.Option(
+        False, "--sequential", help="Generate in rounds; stop each suite once its verdict is settled."
+    ),
+    round_size: int = typer.Option(
+        32, min=4, max=4096, help="Samples per suite per round with --sequential."
+    ),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
@@ -210,6 +216,8 @@ def compare(
         trust=TrustOptions(allow_noop_adapter=allow_noop_adapter, allow_confound=allow_confound,
                            allow_base_mismatch=allow_base_mismatch, train_data=list(train_data)),
         max_failed_share=max_failed_share,
+        sequential=sequential,
+        round_size=round_size,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)

@@ -32,6 +32,7 @@ def print_comparison(comparison: dict) -> None:
         )
         table.add_row(suite["name"], suite["metric"], *scores, suite.get("skipped") or verdicts)
     console.print(table)
+    _print_sequential(comparison.get("sequential"))
     for f in comparison["forgetting"]:
         console.print(f"forgetting · {f['verdict']}: {f['text']}")
     for p in comparison["prompt_only"]:
@@ -61,3 +62,18 @@ def _score(entry: dict | None) -> str:
     if not entry or entry["mean"] is None:
         return "—"
     return f"{entry['mean']:.3f} [{entry['low']:.2f}, {entry['high']:.2f}]"
+
+
+def _print_sequential(doc: dict | None) -> None:
+    """Per suite: samples used of the total, why it stopped, and the fixed-n cost it saved."""
+    if not doc:
+        return
+    used = sum(s["generated"] for s in doc["suites"].values())
+    fixed = sum(s["fixed_n_would_generate"] for s in doc["suites"].values())
+    for name, s in doc["suites"].items():
+        console.print(f"sequential · {name}: decided after {s['used']} of {s['total']} samples "
+                      f"({s['reason']}); {s['generated']} generations where fixed n needs "
+                      f"{s['fixed_n_would_generate']}")
+    if fixed:
+        console.print(f"sequential · {len(doc['rounds'])} rounds, {used} of {fixed} generations "
+                      f"({used / fixed:.0%}); {doc['method']}, α per test {doc['alpha_per_test']:.3g}")

@@ -41,8 +41,14 @@ def build_comparison(
     runs: dict[str, dict[str, RunData]],
     options: CompareOptions | None = None,
     notices: list[str] | None = None,
+    sequential: dict[tuple[str, str], dict] | None = None,
 ) -> dict:
-    """The comparison dict (comparison.json): ``arms[0]`` is the reference, runs are ``runs[suite][arm]``."""
+    """The comparison dict (comparison.json): ``arms[0]`` is the reference, runs are ``runs[suite][arm]``.
+
+    ``sequential`` maps (suite, candidate) to the confidence-sequence results of a sequential
+    compare; they replace the fixed-n interval, test and verdict of those deltas (fixed-n
+    inference is not valid after stopping on the data) and leave the Holm family.
+    """
     options = options or CompareOptions()
     reference = arms[0]["name"]
     candidates = [a["name"] for a in arms[1:]]
@@ -50,7 +56,11 @@ def build_comparison(
     suites = [
         _suite_block(suite, by_arm, reference, candidates, options, pending) for suite, by_arm in runs.items()
     ]
-    _apply_holm(pending, options)
+    sequential = sequential or {}
+    for suite in suites:
+        for entry in suite["deltas"]:
+            entry.update(sequential.get((suite["name"], entry["arm"]), {}))
+    _apply_holm([(e, st) for e, st in pending if e.get("test") != "betting_confidence_sequence"], options)
     notices = list(notices or []) + exclusion_notices(suites)
     forgetting = [
         forgetting_verdict(

@@ -33,6 +33,8 @@ class GateSpec(StrictModel):
     suites: dict[str, SuiteRule] = Field(default_factory=dict)
     forgetting_budget: float | None = Field(None, ge=0)
     bound: Literal["ci", "estimate"] = "ci"
+    # Run the comparison sequentially (as `compare --sequential`): stop each suite once settled.
+    sequential: bool = False
     # largest share of a suite's samples allowed to occur in the gated arm's training data (0..1)
     max_overlap: float | None = Field(None, ge=0, le=1)
 

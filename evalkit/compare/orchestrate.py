@@ -47,6 +47,8 @@ class CompareRequest:
     draws: int | None = None  # seeded draws per item, overriding the suites' and specs' samples_per_item
     trust: TrustOptions = field(default_factory=TrustOptions)
     max_failed_share: float = DEFAULT_MAX_FAILED_SHARE  # more failed samples than this: the suite is unusable
+    sequential: bool = False  # generate in rounds, stop each suite once settled (compare/sequential_run.py)
+    round_size: int = 32
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -82,6 +84,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     from evalkit.api import open_cache, run_arm
 
     started = time.perf_counter()
+    if request.sequential and request.against:
+        _refuse_sequential_baseline()
     specs = [s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs]
     baseline_doc = load_baseline(request.against) if request.against else None
     specs = unique_names(specs, reserved=(baseline_arm(baseline_doc)["name"],) if baseline_doc else ())
@@ -115,30 +119,39 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     trust = check_arms(
         arms, suites, request.trust, reference_loaded=baseline_doc is None, use_cache=request.use_cache
     )
-    runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
-    timings = {}
-    for arm in arms:
-        t0 = time.perf_counter()
-        results = run_arm(
-            arm,
-            suites,
-            request.out / "runs",
-            cache=cache,
-            resume=request.resume,
-            progress=progress,
-            draws=request.draws,
-        )
-        timings[arm.name] = round(time.perf_counter() - t0, 2)
-        for suite, result in zip(suites, results):
-            samples, category = {s.id: s for s in suite.samples}, suite.spec.category_field
-            if suite.spec.kind == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
-                from evalkit.lmeval.convert import samples_from_generations
+    sequential = request.sequential or (gate is not None and gate.sequential)
+    if sequential and request.against:
+        _refuse_sequential_baseline()
 
-                samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))
-                category = "task"
-            runs[suite.name][arm.name] = load_run_dir(
-                result.out_dir, samples, category, suite.spec.cluster_field
-            )
+    arms_begun: set[str] = set()
+
+    def run_and_load(arm, batch: list) -> list[RunData]:
+        # --fresh redoes an arm's runs once; a sequential compare's later rounds continue them.
+        resume = request.resume or arm.name in arms_begun
+        arms_begun.add(arm.name)
+        results = run_arm(arm, batch, request.out / "runs", cache=cache, resume=resume,
+                          progress=progress, draws=request.draws)
+        return [_load_run(suite, result) for suite, result in zip(batch, results)]
+
+    timings: dict = {}
+    sequential_doc, overrides = None, None
+    if sequential:
+        from evalkit.compare.sequential_run import SequentialSettings, run_rounds
+
+        t0 = time.perf_counter()
+        settings = SequentialSettings(round_size=request.round_size, alpha=1 - request.options.confidence)
+        runs, sequential_doc, overrides = run_rounds(
+            arms, suites, settings=settings, gate=gate, min_effect=request.options.min_effect,
+            run_and_load=run_and_load,
+        )
+        timings["sequential_s"] = round(time.perf_counter() - t0, 2)
+    else:
+        runs = {s.name: {} for s in suites}
+        for arm in arms:
+            t0 = time.perf_counter()
+            for suite, run in zip(suites, run_and_load(arm, suites)):
+                runs[suite.name][arm.name] = run
+            timings[arm.name] = round(time.perf_counter() - t0, 2)
     arm_docs = [
         {
             "name": a.name,
@@ -157,7 +170,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     notices += run_warnings(runs)
     unusable = unusable_in_runs(runs, request.max_failed_share)
     notices += [f"no usable result: {u.describe(request.max_failed_share)}" for u in unusable]
-    comparison = build_comparison(name, arm_docs, runs, options, notices=notices)
+    comparison = build_comparison(name, arm_docs, runs, options, notices=notices, sequential=overrides)
+    comparison["sequential"] = sequential_doc
     attach_lm_eval_reproduce(comparison, runs)  # how each lm-eval suite was prompted, and the lm_eval command
     comparison["metadata"]["unusable"] = [u.record(request.max_failed_share) for u in unusable]
     comparison["suites"].extend(skipped_suite_block(n, reason) for n, reason in skipped)
@@ -177,6 +191,25 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     }
     write_outputs(comparison, request.out)
     return comparison
+
+
+def _refuse_sequential_baseline() -> None:
+    raise ConfigError(
+        "--sequential runs every arm in rounds, so its reference must be a model spec, not --against "
+        "a baseline.",
+        hint="compare the reference spec and the candidate side by side, or drop --sequential",
+    )
+
+
+def _load_run(suite, result) -> RunData:
+    """A finished run of ``suite`` as compare reads it (lm-eval runs rebuild their inputs)."""
+    samples, category = {s.id: s for s in suite.samples}, suite.spec.category_field
+    if suite.spec.kind == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
+        from evalkit.lmeval.convert import samples_from_generations
+
+        samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))
+        category = "task"
+    return load_run_dir(result.out_dir, samples, category, suite.spec.cluster_field)
 
 
 def _suite_label(name_or_path: str) -> str:

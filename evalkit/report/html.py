@@ -157,6 +157,7 @@ def build_context(comparison: dict[str, Any]) -> dict[str, Any]:
         "gate": comparison.get("gate"),
         "forgetting": [f for f in comparison.get("forgetting") or [] if isinstance(f, dict)],
         "prompt_only": [p for p in comparison.get("prompt_only") or [] if isinstance(p, dict)],
+        "comparison_sequential": _dict_or_none(comparison.get("sequential")),
         "checkpoints": [c for c in comparison.get("checkpoints") or [] if isinstance(c, dict)],
         "history": [h for h in comparison.get("history") or [] if isinstance(h, dict)],
         "figures": figures,
@@ -169,6 +170,10 @@ def build_context(comparison: dict[str, Any]) -> dict[str, Any]:
         "finite": finite,
         "PREVIEW_CHARS": PREVIEW_CHARS,
     }
+
+
+def _dict_or_none(value: Any) -> dict | None:
+    return value if isinstance(value, dict) else None
 
 
 def render_html(comparison: dict[str, Any]) -> str:

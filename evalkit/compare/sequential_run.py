@@ -1,0 +1,230 @@
+"""`compare --sequential`: generate in rounds and stop each suite as soon as its verdict is settled.
+
+Every suite is consumed in its seeded order (``evalkit.suite.order``), a round at a time (whole
+clusters), by every arm.  After each round an anytime-valid confidence sequence
+(:mod:`evalkit.compare.sequential`) is updated for each candidate's paired difference, and a suite
+stops once every candidate's sequence settles it against the gate: an improvement shown (task
+suites), a drop beyond the budget ruled out or a regression shown (forgetting suites), or the
+suite is used up.  Rounds go only to the suites still undecided.  The error rate is split evenly
+(Bonferroni) over every candidate × sequential suite, which is valid for confidence sequences.
+
+lm-eval suites run at their full size (their documents are scored by lm-eval in one pass), as do
+suites whose scores leave [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from evalkit.compare.gate import GateSpec
+from evalkit.compare.rundata import RunData
+from evalkit.compare.sequential import BettingConfidenceSequence, decide_suite
+from evalkit.suite.loader import Suite
+from evalkit.suite.spec import FORGETTING_KINDS
+
+__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "observations", "settle"]
+
+METHOD = "hedged betting confidence sequence (Waudby-Smith & Ramdas 2024), Bonferroni over tests"
+
+
+@dataclass(frozen=True)
+class SequentialSettings:
+    """How a sequential comparison spends its samples."""
+
+    round_size: int = 32  # samples per suite per round (rounded up to whole clusters)
+    alpha: float = 0.05
+
+
+@dataclass
+class SuiteSequence:
+    """One suite's progress: how many samples are in, and each candidate's latest interval."""
+
+    suite: Suite
+    budget: float
+    role: str
+    used: int = 0
+    settled: bool = False
+    reason: str = "undecided"
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    p_values: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Samples the suite has."""
+        return len(self.suite.samples)
+
+    def next_prefix(self, round_size: int, cluster_field: str | None) -> Suite:
+        """The suite cut to the next round's boundary (at least ``round_size`` more, whole clusters)."""
+        target = min(self.used + round_size, self.total)
+        samples = self.suite.samples
+        if cluster_field:
+            while 0 < target < self.total and _label(samples[target], cluster_field) == _label(
+                samples[target - 1], cluster_field
+            ):
+                target += 1
+        self.used = target
+        return replace(self.suite, samples=samples[:target])
+
+    def record(self) -> dict:
+        """This suite's line in comparison.json's round log."""
+        return {"used": self.used, "settled": self.settled, "reason": self.reason,
+                "intervals": {arm: list(iv) for arm, iv in self.intervals.items()}}
+
+
+def budget_for(suite: Suite, gate: GateSpec | None, min_effect: float) -> float:
+    """The drop a forgetting suite must rule out: its gate rule's max_drop, the forgetting budget,
+    else ``min_effect``."""
+    if gate is not None:
+        rule = gate.suites.get(suite.name)
+        if rule is not None and rule.max_drop is not None:
+            return rule.max_drop
+        if suite.spec.kind in FORGETTING_KINDS and gate.forgetting_budget is not None:
+            return gate.forgetting_budget
+    return min_effect
+
+
+def observations(
+    ref: RunData, cand: RunData, ids: list[str], cluster_of: Callable[[str], object]
+) -> list[float]:
+    """One paired difference per cluster (its samples' mean), in the suite's order; failures left out."""
+    out: list[float] = []
+    current, values = object(), []
+    for sid in ids:
+        label = cluster_of(sid)
+        if label != current and values:
+            out.append(sum(values) / len(values))
+            values = []
+        current = label
+        a, b = ref.samples.get(sid), cand.samples.get(sid)
+        if a is None or b is None or a.value is None or b.value is None or a.error or b.error:
+            continue
+        values.append(float(b.value) - float(a.value))
+    if values:
+        out.append(sum(values) / len(values))
+    return out
+
+
+def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candidates: list[str],
+           alpha_each: float) -> None:
+    """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision."""
+    ids = [s.id for s in seq.suite.samples[: seq.used]]
+    field_name = seq.suite.spec.cluster_field
+    meta = {s.id: s.metadata for s in seq.suite.samples}
+
+    def cluster_of(sid: str) -> object:
+        return meta[sid].get(field_name, ("sample", sid)) if field_name else sid
+
+    exhausted = seq.used >= seq.total
+    decisions = []
+    for arm in candidates:
+        diffs = observations(by_arm[reference], by_arm[arm], ids, cluster_of)
+        cs = BettingConfidenceSequence(alpha=alpha_each)
+        cs.update(diffs)
+        low, high = cs.interval()
+        decision = decide_suite(low, high, role=seq.role, budget=seq.budget, exhausted=exhausted)
+        seq.intervals[arm], seq.p_values[arm], seq.reasons[arm] = (low, high), cs.p_value, decision.reason
+        decisions.append(decision)
+    seq.settled = all(d.settled for d in decisions)
+    if seq.settled:
+        reasons = sorted({d.reason for d in decisions})
+        seq.reason = "exhausted" if exhausted and "exhausted" in reasons else "; ".join(reasons)
+
+
+def scores_in_range(by_arm: dict[str, RunData]) -> bool:
+    """Whether every score lies in [0, 1] (the confidence sequence needs bounded differences)."""
+    return all(
+        s.value is None or (0.0 <= float(s.value) <= 1.0 and not math.isnan(float(s.value)))
+        for run in by_arm.values() for s in run.samples.values()
+    )
+
+
+RunAndLoad = Callable[[object, list[Suite]], list[RunData]]
+
+
+def run_rounds(
+    arms: list, suites: list[Suite], *, settings: SequentialSettings, gate: GateSpec | None,
+    min_effect: float, run_and_load: RunAndLoad,
+) -> tuple[dict[str, dict[str, RunData]], dict, dict[tuple[str, str], dict]]:
+    """Run every arm in rounds until each suite is settled.
+
+    Returns the runs (as in a fixed-n compare, cut to what each suite used), the ``sequential``
+    section of comparison.json, and the per-(suite, candidate) fields that replace the fixed-n
+    interval, p-value and verdict (those are not valid after stopping on the data).
+    """
+    reference, candidates = arms[0].name, [a.name for a in arms[1:]]
+    sequences = {
+        s.name: SuiteSequence(s, budget_for(s, gate, min_effect), _role(s)) for s in suites
+        if s.spec.kind != "lm-eval"
+    }
+    fixed = [s for s in suites if s.spec.kind == "lm-eval"]
+    alpha_each = settings.alpha / max(1, len(candidates) * len(sequences))
+    runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
+    if fixed:
+        for arm in arms:
+            for suite, run in zip(fixed, run_and_load(arm, fixed)):
+                runs[suite.name][arm.name] = run
+    rounds, unbounded = [], set()
+    while pending := [q for q in sequences.values() if not q.settled]:
+        prefixes = [q.next_prefix(settings.round_size, q.suite.spec.cluster_field) for q in pending]
+        for arm in arms:
+            for q, run in zip(pending, run_and_load(arm, prefixes)):
+                runs[q.suite.name][arm.name] = run
+        for q in pending:
+            if q.suite.name in unbounded or not scores_in_range(runs[q.suite.name]):
+                unbounded.add(q.suite.name)
+                q.settled, q.reason = q.used >= q.total, "fixed n: scores outside [0, 1]"
+                continue
+            settle(q, runs[q.suite.name], reference, candidates, alpha_each)
+        rounds.append({"round": len(rounds) + 1, "suites": {q.suite.name: q.record() for q in pending}})
+    overrides = {}
+    for name, q in sequences.items():
+        if name in unbounded:
+            continue
+        for arm in candidates:
+            low, high = q.intervals[arm]
+            p = q.p_values[arm]
+            overrides[(name, arm)] = {
+                "low": low, "high": high, "p_value": p, "p_holm": min(1.0, p * settings.alpha / alpha_each),
+                "test": "betting_confidence_sequence", "interval": "confidence_sequence",
+                "verdict": _verdict(low, high, min_effect), "power_note": "", "agreement": None, "mde": None,
+                "required_n_for_min_effect": None, "variance": None,
+                "sequential": {"used": q.used, "total": q.total, "reason": q.reasons[arm]},
+            }
+    k_arms = len(arms)
+    doc = {
+        "method": METHOD,
+        "alpha": settings.alpha,
+        "alpha_per_test": alpha_each,
+        "round_size": settings.round_size,
+        "rounds": rounds,
+        "suites": {
+            name: {"used": q.used, "total": q.total, "reason": q.reason, "role": q.role, "budget": q.budget,
+                   "generated": q.used * k_arms, "fixed_n_would_generate": q.total * k_arms}
+            for name, q in sequences.items()
+        },
+        "fixed_n_suites": [s.name for s in fixed] + sorted(unbounded),
+    }
+    return runs, doc, overrides
+
+
+def _label(sample, cluster_field: str) -> object:
+    return sample.metadata.get(cluster_field, ("sample", sample.id))
+
+
+def _role(suite: Suite) -> str:
+    return "task" if suite.spec.kind == "task" else "forgetting"
+
+
+def _verdict(low: float, high: float, min_effect: float) -> str:
+    from evalkit.compare.paired import IMPROVED, INCONCLUSIVE, NO_CHANGE, REGRESSED
+
+    if low > 0:
+        return IMPROVED
+    if high < 0:
+        return REGRESSED
+    if low >= -min_effect and high <= min_effect:
+        return NO_CHANGE
+    return INCONCLUSIVE

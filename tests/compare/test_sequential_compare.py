@@ -1,0 +1,102 @@
+"""`evalkit compare --sequential` on real runs of a tiny model: stops early, records rounds, resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import write_suite
+from typer.testing import CliRunner
+
+from evalkit.cli import app
+from evalkit.compare.rundata import load_run_dir
+from evalkit.models.loader import load_model
+from evalkit.models.spec import ModelSpec
+from evalkit.runner.run import run_suite
+from evalkit.runner.store import read_jsonl_tolerant
+from evalkit.suite.loader import load_suite
+
+
+def _suite_with_targets(tmp_path, tiny_model_dir, name, kind, n, spec_extra=None):
+    """A suite whose targets are one arm's greedy outputs (that arm passes everything)."""
+    rows = [{"id": f"{name}{i:03d}", "input": f"item {i} says {i * 7 % 13}", "target": ""} for i in range(n)]
+    spec = {"name": name, "kind": kind, "generation": {"max_new_tokens": 3},
+            "scorers": [{"name": "exact_match"}]}
+    folder = write_suite(tmp_path / "suites" / name, rows, spec)
+    model = ModelSpec(name="probe", base=str(tiny_model_dir), batch_size=64, **(spec_extra or {}))
+    run_suite(load_model(model), load_suite(str(folder)), tmp_path / f"probe-{name}", cache=None)
+    outputs = {g["sample_id"]: g["text"]
+               for g in read_jsonl_tolerant(tmp_path / f"probe-{name}" / "generations.jsonl")}
+    return write_suite(folder, [{**r, "target": outputs[r["id"]]} for r in rows], spec)
+
+
+@pytest.fixture()
+def specs(tmp_path, tiny_model_dir):
+    paths = []
+    for name, extra in (("base", {}), ("same", {})):
+        paths.append(tmp_path / f"{name}.yaml")
+        doc = {"name": name, "base": str(tiny_model_dir), "batch_size": 64, **extra}
+        paths[-1].write_text(yaml.safe_dump(doc))
+    return paths
+
+
+def _compare(*args):
+    result = CliRunner().invoke(app, ["compare", *map(str, args)])
+    return result.exit_code, result.output
+
+
+def test_unchanged_model_is_cleared_early_and_the_rest_is_never_generated(
+    tmp_path, tiny_model_dir, specs, isolated_home
+):
+    suite = _suite_with_targets(tmp_path, tiny_model_dir, "echo", "regression", 400)
+    out = tmp_path / "cmp"
+    code, output = _compare(*specs, "--suite", suite, "--out", out, "--sequential")
+    assert code == 0, output
+    doc = json.loads((out / "comparison.json").read_text())
+    seq = doc["sequential"]["suites"]["echo"]
+    assert seq["reason"] == "forgetting ruled out" and seq["used"] < 400 and seq["used"] % 32 == 0
+    assert seq["generated"] == 2 * seq["used"] and seq["fixed_n_would_generate"] == 800
+    rounds = doc["sequential"]["rounds"]
+    assert len(rounds) == seq["used"] // 32 and rounds[-1]["suites"]["echo"]["settled"]
+    assert all(not r["suites"]["echo"]["settled"] for r in rounds[:-1])
+    [delta] = doc["suites"][0]["deltas"]
+    assert delta["test"] == "betting_confidence_sequence" and delta["n"] == seq["used"]
+    assert -0.05 < delta["low"] < 0 < delta["high"] < 0.05  # budget = min_effect without a gate
+    assert delta["verdict"] == "no significant change" and delta["sequential"]["used"] == seq["used"]
+    for run_dir in (out / "runs").rglob("run.json"):  # the unused samples were never generated
+        assert len(load_run_dir(run_dir.parent).samples) == seq["used"]
+    assert f"decided after {seq['used']} of 400 samples (forgetting ruled out)" in output
+    html = (out / "index.html").read_text()
+    assert "Sequential stopping" in html and "forgetting ruled out" in html
+
+    again_code, _ = _compare(*specs, "--suite", suite, "--out", out, "--sequential")
+    again = json.loads((out / "comparison.json").read_text())
+    assert again_code == 0 and again["sequential"]["rounds"] == rounds  # a re-run replays the same sequence
+
+
+def test_task_improvement_stops_after_the_first_round_and_forgetting_needs_its_budget(
+    tmp_path, tiny_model_dir, isolated_home
+):
+    task = _suite_with_targets(tmp_path, tiny_model_dir, "task", "task", 300, {"system_prompt": "Be brief."})
+    specs = []
+    for name, extra in (("base", {}), ("prompted", {"system_prompt": "Be brief."})):
+        specs.append(tmp_path / f"{name}.yaml")
+        doc = {"name": name, "base": str(tiny_model_dir), "batch_size": 64, **extra}
+        specs[-1].write_text(yaml.safe_dump(doc))
+    out = tmp_path / "cmp"
+    code, output = _compare(*specs, "--suite", task, "--out", out, "--sequential")
+    assert code == 0, output
+    doc = json.loads((out / "comparison.json").read_text())
+    seq = doc["sequential"]["suites"]["task"]
+    [delta] = doc["suites"][0]["deltas"]
+    assert seq["reason"] == "improvement shown" and seq["used"] <= 64
+    assert delta["verdict"] == "improved" and delta["low"] > 0
+
+
+def test_sequential_with_a_baseline_is_refused(tmp_path, specs, isolated_home):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text("{}")
+    code, output = _compare(specs[1], "--against", baseline, "--suite", "x", "--sequential",
+                            "--out", tmp_path / "cmp")
+    assert code == 2 and "--sequential" in output and "Traceback" not in output
