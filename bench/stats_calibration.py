@@ -25,7 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.compare.calibration import SCENARIOS, Scenario, promised_power, simulate, simulate_share  # noqa: E402
+from evalkit.compare.calibration import (  # noqa: E402
+    SCENARIOS,
+    Scenario,
+    promised_power,
+    simulate,
+    simulate_sequential,
+    simulate_share,
+)
 
 
 def _flag(ok: bool) -> str:
@@ -73,6 +80,20 @@ def main() -> int:
         print(f"true share {truth:.0%}: coverage {coverage:6.1%} [{_flag(0.93 <= coverage <= 0.97)}], "
               f"decided vs the 80% line in {decided:.0%} of trials")
         rows.append({"kind": "share", "truth": truth, "coverage": coverage, "decided": decided})
+    print(f"\nSequential (--sequential: a look after every round of 32, budget 8 pt), {args.trials // 5} trials")
+    sequential = [
+        (Scenario("A/A, 541 partial-credit prompts", 541, 1, checks=4), "regression"),
+        (Scenario("A/A, 160 pass/fail, task suite", 160, 1), "task"),
+        (Scenario("A/A, 10 templates x 16", 10, 16, shift=0.2), "regression"),
+        (Scenario("10-pt drop, 541 partial-credit prompts", 541, 1, delta=-0.10, checks=4), "regression"),
+        (Scenario("5-pt drop, 541 partial-credit prompts", 541, 1, delta=-0.05, checks=4), "regression"),
+    ]
+    for s, role in sequential:
+        out = simulate_sequential(s, args.trials // 5, seed=args.seed, role=role)
+        print(f"{s.name:48} wrong call {out.wrong_call:5.1%}  regression shown {out.regression_shown:5.1%}  "
+              f"ruled out {out.ruled_out:5.1%}  samples {out.mean_samples:6.1f} of {s.n}  "
+              f"coverage {out.covered:5.1%}")
+        rows.append({"kind": "sequential", **out.__dict__})
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
