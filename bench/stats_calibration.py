@@ -80,7 +80,7 @@ def main() -> int:
         print(f"true share {truth:.0%}: coverage {coverage:6.1%} [{_flag(0.93 <= coverage <= 0.97)}], "
               f"decided vs the 80% line in {decided:.0%} of trials")
         rows.append({"kind": "share", "truth": truth, "coverage": coverage, "decided": decided})
-    print(f"\nSequential (--sequential: a look after every round of 32, budget 8 pt), {args.trials // 5} trials")
+    print(f"\nSequential (a look after every round of 32, budget 8 pt), {args.trials // 5} trials")
     sequential = [
         (Scenario("A/A, 541 partial-credit prompts", 541, 1, checks=4), "regression"),
         (Scenario("A/A, 160 pass/fail, task suite", 160, 1), "task"),
