@@ -24,6 +24,11 @@ def _max_failed_option():
                         callback=number_in(0, 1))
 
 
+def _draws_option():
+    return typer.Option(None, "--draws", min=1, max=64,
+                        help="Seeded draws per item at temperature > 0 (overrides samples_per_item).")
+
+
 def _file_option(help_text: str):
     """An optional output/input file option; a directory is refused before anything runs."""
     return typer.Option(None, help=help_text, dir_okay=False)
@@ -61,13 +66,7 @@ def run(
     ),
     against: Optional[Path] = typer.Option(None, help="Compare with a committed baseline JSON."),
     allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
-    draws: Optional[int] = typer.Option(
-        None,
-        "--draws",
-        min=1,
-        max=64,
-        help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
-    ),
+    draws: Optional[int] = _draws_option(),
     max_failed_share: float = _max_failed_option(),
 ) -> None:
     """Generate and score one model on one or more suites."""
@@ -175,13 +174,7 @@ def compare(
     pairwise: bool = typer.Option(
         False, "--pairwise", help="Also ask each judge_rubric suite's judge to compare outputs pairwise."
     ),
-    draws: Optional[int] = typer.Option(
-        None,
-        "--draws",
-        min=1,
-        max=64,
-        help="Seeded draws per item at temperature > 0 (overrides samples_per_item).",
-    ),
+    draws: Optional[int] = _draws_option(),
     allow_noop_adapter: bool = typer.Option(False, help="Compare an adapter that does not change the model."),
     allow_confound: bool = typer.Option(False, help="Compare arms that differ in more than what they test."),
     allow_base_mismatch: bool = typer.Option(False, help="Accept adapters trained on another base."),
