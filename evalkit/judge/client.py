@@ -13,6 +13,7 @@ Every failure is a :class:`JudgeOutcome` with ``error`` set, never an exception.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class JudgeClient:
         self.extra_params = dict(extra_params or {})
         self._cache = cache
         self._cache_opened = cache is not None
+        self._cache_lock = threading.Lock()  # judge threads reach the lazy open together
         self.budget = Budget(config.max_calls, config.max_total_tokens)
         self.usage = UsageMeter(backend=config.backend, model=config.model,
                                 price=resolve_price(config.model, config.price))
@@ -65,9 +67,10 @@ class JudgeClient:
         """The cache (opened on first use), or None when ``cache: false``."""
         if not self.config.cache:
             return None
-        if not self._cache_opened:
-            self._cache = JudgeCache.open_default()
-            self._cache_opened = True
+        with self._cache_lock:
+            if not self._cache_opened:
+                self._cache = JudgeCache.open_default()
+                self._cache_opened = True
         return self._cache
 
     @property
