@@ -9,7 +9,8 @@ suite is used up.  Rounds go only to the suites still undecided.  The error rate
 (Bonferroni) over every candidate × sequential suite, which is valid for confidence sequences.
 
 lm-eval suites run at their full size (their documents are scored by lm-eval in one pass), as do
-suites whose scores leave [0, 1].
+suites whose scores leave [0, 1].  With a gate, a suite stops once the gated arm is settled (the
+gate's verdict is what the rounds are for); without one, once every candidate is.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def observations(
 
 
 def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candidates: list[str],
-           alpha_each: float) -> None:
-    """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision."""
+           alpha_each: float, decisive: list[str] | None = None) -> None:
+    """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision.
+
+    The suite is settled once every arm in ``decisive`` (the gated arm when there is a gate, else
+    every candidate) is settled; the other candidates keep the interval they have reached by then.
+    """
     ids = [s.id for s in seq.suite.samples[: seq.used]]
     field_name = seq.suite.spec.cluster_field
     meta = {s.id: s.metadata for s in seq.suite.samples}
@@ -118,7 +123,7 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
         return meta[sid].get(field_name, ("sample", sid)) if field_name else sid
 
     exhausted = seq.used >= seq.total
-    decisions = []
+    decisions = {}
     for arm in candidates:
         diffs = observations(by_arm[reference], by_arm[arm], ids, cluster_of)
         cs = BettingConfidenceSequence(alpha=alpha_each)
@@ -126,10 +131,11 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
         low, high = cs.interval()
         decision = decide_suite(low, high, role=seq.role, budget=seq.budget, exhausted=exhausted)
         seq.intervals[arm], seq.p_values[arm], seq.reasons[arm] = (low, high), cs.p_value, decision.reason
-        decisions.append(decision)
-    seq.settled = all(d.settled for d in decisions)
+        decisions[arm] = decision
+    deciding = [decisions[arm] for arm in (decisive or candidates)]
+    seq.settled = all(d.settled for d in deciding)
     if seq.settled:
-        reasons = sorted({d.reason for d in decisions})
+        reasons = sorted({d.reason for d in deciding})
         seq.reason = "exhausted" if exhausted and "exhausted" in reasons else "; ".join(reasons)
 
 
@@ -161,6 +167,8 @@ def run_rounds(
     }
     fixed = [s for s in suites if s.spec.kind == "lm-eval"]
     alpha_each = settings.alpha / max(1, len(candidates) * len(sequences))
+    gated = gate.arm if gate is not None and gate.arm in candidates else candidates[-1]
+    decisive = [gated] if gate is not None else candidates
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     if fixed:
         for arm in arms:
@@ -177,7 +185,7 @@ def run_rounds(
                 unbounded.add(q.suite.name)
                 q.settled, q.reason = q.used >= q.total, "fixed n: scores outside [0, 1]"
                 continue
-            settle(q, runs[q.suite.name], reference, candidates, alpha_each)
+            settle(q, runs[q.suite.name], reference, candidates, alpha_each, decisive)
         rounds.append({"round": len(rounds) + 1, "suites": {q.suite.name: q.record() for q in pending}})
     overrides = {}
     for name, q in sequences.items():

@@ -100,3 +100,27 @@ def test_sequential_with_a_baseline_is_refused(tmp_path, specs, isolated_home):
     code, output = _compare(specs[1], "--against", baseline, "--suite", "x", "--sequential",
                             "--out", tmp_path / "cmp")
     assert code == 2 and "--sequential" in output and "Traceback" not in output
+
+
+def test_with_a_gate_a_suite_stops_when_the_gated_arm_is_settled(tmp_path, tiny_model_dir, isolated_home):
+    task = _suite_with_targets(tmp_path, tiny_model_dir, "task", "task", 300, {"system_prompt": "Be brief."})
+    specs = []
+    for name, extra in (("base", {}), ("same", {}), ("prompted", {"system_prompt": "Be brief."})):
+        specs.append(tmp_path / f"{name}.yaml")
+        doc = {"name": name, "base": str(tiny_model_dir), "batch_size": 64, **extra}
+        specs[-1].write_text(yaml.safe_dump(doc))
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(yaml.safe_dump({"arm": "prompted", "sequential": True,
+                                    "suites": {"task": {"require_improvement": True}}}))
+    out = tmp_path / "gated"
+    code, output = _compare(*specs, "--suite", task, "--out", out, "--gate", gate)
+    assert code == 0, output  # the gate file alone turns the rounds on, and the gated arm improved
+    doc = json.loads((out / "comparison.json").read_text())
+    seq = doc["sequential"]["suites"]["task"]
+    assert seq["reason"] == "improvement shown" and seq["used"] <= 64
+    same = next(d for d in doc["suites"][0]["deltas"] if d["arm"] == "same")
+    assert same["sequential"]["reason"] == "undecided" and same["verdict"] != "improved"
+    ungated = tmp_path / "ungated"
+    code, _ = _compare(*specs, "--suite", task, "--out", ungated, "--sequential")
+    every = json.loads((ungated / "comparison.json").read_text())["sequential"]["suites"]["task"]
+    assert code == 0 and every["used"] > seq["used"]  # "same" never settles, so every candidate waits
