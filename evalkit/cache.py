@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.sqlite_files import database_bytes, is_damage, move_aside
+from evalkit.sqlite_files import database_bytes, is_damage, move_aside, open_wal
 from evalkit.types import Generation
 
 _SCHEMA = """
@@ -58,15 +58,7 @@ class GenerationCache:
             self._conn = self._start_afresh(exc)
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_wal(self.path, _SCHEMA)
 
     def _start_afresh(self, exc: Exception) -> sqlite3.Connection:
         """Move the damaged database (and its WAL) aside, open an empty one, and say so on stderr."""

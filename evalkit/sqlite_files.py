@@ -15,6 +15,19 @@ from pathlib import Path
 _PARTS = ("", "-wal", "-shm")
 
 
+def open_wal(path: Path, schema: str) -> sqlite3.Connection:
+    """Open (creating if needed) a WAL-mode cache database shared across threads, with ``schema`` applied."""
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(schema)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def is_damage(exc: sqlite3.DatabaseError) -> bool:
     """Whether an sqlite error means a damaged file (not a lock, a full disk or a read-only folder)."""
     text = str(exc).lower()

@@ -42,7 +42,7 @@ from evalkit.compare.stats import mcnemar_exact, paired_permutation_test
 __all__ = [
     "IMPROVED", "INCONCLUSIVE", "NO_CHANGE", "REGRESSED",
     "PairedData", "PairedStats", "PairedVerdict", "analyse_pairs", "decide", "exact_mcnemar_power",
-    "prepare_pairs", "paired_verdict", "samples_to_bound", "samples_to_pass_bound", "score_interval",
+    "prepare_pairs", "paired_verdict", "samples_to_pass_bound", "score_interval",
     "variance_doc",
 ]
 
@@ -430,16 +430,6 @@ def samples_needed(stats: PairedStats, effect: float, alpha: float) -> int | Non
     return _smallest_n(lambda n: power(n, effect))
 
 
-def samples_to_bound(stats: PairedStats, bound: float) -> int | None:
-    """Items needed for the interval's lower end to clear ``-bound`` with 80% chance.
-
-    Plans on the observed difference being the truth and on the variance at the boundary (so zero
-    discordant pairs still need a finite, honest n).  None when the estimate itself is at or
-    below ``-bound`` (no sample size would let it pass).
-    """
-    return samples_to_pass_bound({"delta": stats.delta, "variance": variance_doc(stats)}, bound)
-
-
 def variance_doc(stats: PairedStats) -> dict:
     """The variance model of ``stats`` as plain data, so a gate can plan sample sizes later."""
     m = stats.model
@@ -448,7 +438,13 @@ def variance_doc(stats: PairedStats) -> dict:
 
 
 def samples_to_pass_bound(delta_doc: dict, bound: float) -> int | None:
-    """:func:`samples_to_bound` for a delta entry of ``comparison.json`` (None when not computable)."""
+    """Items needed for the interval's lower end to clear ``-bound`` with 80% chance.
+
+    ``delta_doc`` is a delta entry of ``comparison.json``.  Plans on the observed difference being
+    the truth and on the variance at the boundary (so zero discordant pairs still need a finite,
+    honest n).  None when the estimate itself is at or below ``-bound`` (no sample size would let
+    it pass) or the entry carries no variance model.
+    """
     doc = delta_doc.get("variance")
     if not doc or delta_doc.get("delta") is None:
         return None
@@ -505,6 +501,14 @@ class PairedVerdict:
         return asdict(self)
 
 
+# The fields a verdict takes unchanged from the stats it was decided on.
+_CARRIED = (
+    "delta", "ci_low", "ci_high", "confidence", "p_value", "test", "interval", "n", "n_excluded",
+    "n_clusters", "icc", "design_effect", "mean_reference", "mean_candidate", "fail_to_pass",
+    "pass_to_fail", "sampling_variance_share",
+)
+
+
 def decide(
     stats: PairedStats, *, p_adjusted: float, alpha: float, min_effect: float, family_size: int = 1,
 ) -> PairedVerdict:
@@ -539,14 +543,10 @@ def decide(
         need = f"need ~{needed} samples{unit}" if needed else "no feasible sample size"
         note = (f"n={stats.n} cannot reliably detect a {abs(min_effect) * 100:.1f}-point change "
                 f"(detectable: {mde * 100:.1f}-point at 80% power, α={level:.3g}); {need}")
+    carried = {name: getattr(stats, name) for name in _CARRIED}
     return PairedVerdict(
-        verdict=verdict, delta=delta, ci_low=low, ci_high=high, confidence=stats.confidence,
-        p_value=stats.p_value, p_adjusted=p_adjusted, test=stats.test, interval=stats.interval, n=stats.n,
-        n_excluded=stats.n_excluded, n_clusters=stats.n_clusters, icc=stats.icc,
-        design_effect=stats.design_effect, mean_reference=stats.mean_reference,
-        mean_candidate=stats.mean_candidate, fail_to_pass=stats.fail_to_pass, pass_to_fail=stats.pass_to_fail,
-        mde=mde, needed_n=needed, power_note=note, agreement=agreement,
-        sampling_variance_share=stats.sampling_variance_share, alpha=alpha, min_effect=min_effect,
+        **carried, verdict=verdict, p_adjusted=p_adjusted, mde=mde, needed_n=needed, power_note=note,
+        agreement=agreement, alpha=alpha, min_effect=min_effect,
     )
 
 

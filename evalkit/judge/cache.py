@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.home import evalkit_home
-from evalkit.sqlite_files import is_damage, move_aside
+from evalkit.sqlite_files import is_damage, move_aside, open_wal
 
 CACHE_FILE = "judge_cache.sqlite"
 
@@ -98,16 +98,7 @@ class JudgeCache:
             self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            conn.commit()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_wal(self.path, _SCHEMA)
 
     def _guarded(self, operation):
         """``operation(conn)`` under the lock; a damaged database is replaced by an empty one, tried again."""
