@@ -56,11 +56,13 @@ def build_comparison(
     suites = [
         _suite_block(suite, by_arm, reference, candidates, options, pending) for suite, by_arm in runs.items()
     ]
-    sequential = sequential or {}
+    overridden = set()
     for suite in suites:
         for entry in suite["deltas"]:
-            entry.update(sequential.get((suite["name"], entry["arm"]), {}))
-    _apply_holm([(e, st) for e, st in pending if e.get("test") != "betting_confidence_sequence"], options)
+            if (suite["name"], entry["arm"]) in (sequential or {}):
+                entry.update(sequential[(suite["name"], entry["arm"])])
+                overridden.add(id(entry))
+    _apply_holm([(e, st) for e, st in pending if id(e) not in overridden], options)
     notices = list(notices or []) + exclusion_notices(suites)
     forgetting = [
         forgetting_verdict(
