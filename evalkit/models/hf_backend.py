@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
+from evalkit.models.backend import BatchCallback
 from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
 from evalkit.models.prefix_cache import PrefixCache
 from evalkit.models.prompting import apply_template_policy, render_prompt, template_text
 from evalkit.models.spec import GenerationConfig, ModelSpec
 from evalkit.types import Generation, SampleInput
 
-BatchCallback = Callable[[list[Generation]], None]
 # Tokenizers that render prompts, shared by a process's arms: (base, template setting, template text) -> tok.
 _RENDER_TOKENIZERS: dict[tuple[str, str, str], object] = {}
 
@@ -39,6 +39,9 @@ class HFBackend:
         self._tokenizer = None
         self._prefixes = PrefixCache()
         self.engine_stats: dict = {}
+
+    def close(self) -> None:
+        """Nothing to release: the shared base stays in its pool for the process's other arms."""
 
     @property
     def base_dir(self) -> str:

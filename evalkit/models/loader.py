@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.models.backend import Backend
 from evalkit.models.fingerprint import combine, fingerprint_parts
 from evalkit.models.spec import ModelSpec, load_model_spec
 
@@ -14,7 +15,7 @@ class Arm:
     """A model arm ready to run: its spec, backend and fingerprint."""
 
     spec: ModelSpec
-    backend: object
+    backend: Backend
     fingerprint: str
     fingerprint_parts: dict
 
