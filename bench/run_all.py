@@ -32,6 +32,7 @@ SCRIPTS = {
     "lmeval_shared_prefix": ([], ["--limit", "25"], False),
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
+    "sequential_vs_fixed": ([], ["--limit", "96"], True),
 }
 
 
@@ -51,6 +52,10 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
+    if name == "sequential_vs_fixed":
+        share = report["generation_share"]
+        verdict = "met" if share <= report["target_share"] else "NOT met"
+        return f"--sequential made {share:.0%} of the fixed-n generations (target <= 40%: {verdict})"
     return None
 
 
