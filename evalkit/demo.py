@@ -5,10 +5,12 @@ Runs the same commands a user would type, so the demo shows the product as it is
     evalkit models pull smollm2-135m-instruct
     evalkit train examples/train/support-triage.yaml
     evalkit compare examples/base.yaml examples/prompt_only.yaml <adapter>/tuned.yaml \
-        --gate examples/gate.yaml --out reports/demo
+        --gate examples/gate.yaml --out reports/demo --sequential
 
-``--quick`` trains 6 steps instead of 16 and compares on the first 40 samples of
-support-triage, general-knowledge and gk-mc only.
+The full demo compares sequentially: each suite gets rounds of samples until its verdict for the
+gate is settled, so the decided suites stop early. ``--quick`` trains 6 steps instead of 16 and
+compares on the first 40 samples of support-triage, general-knowledge and gk-mc only, at a
+fixed n.
 The demo exits 0 when everything ran, whatever the gate decided (it prints the gate's verdict
 and the exit code `evalkit compare --gate` gives in CI); 2 when something is broken.
 ``--strict`` passes the gate's exit code on (1 when it failed), as CI would see it.
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "--junit",
         f"{args.out}/junit.xml",
     ]
+    if not args.quick:  # rounds until each suite's verdict is settled (docs/statistics.md)
+        compare_args.append("--sequential")
     if args.quick:
         compare_args += ["--limit", str(QUICK_LIMIT)]
     code = step("3/3 compare base, prompt-only and tuned", compare_args)

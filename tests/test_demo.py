@@ -47,6 +47,7 @@ def test_full_demo_pulls_trains_and_compares_three_arms_on_every_suite(recorded,
     assert suites == demo.SUITES and "--limit" not in compare
     assert compare[compare.index("--gate") + 1] == "examples/gate.yaml"
     assert compare[compare.index("--out") + 1] == "reports/demo"
+    assert "--sequential" in compare
 
 
 def test_quick_demo_trains_fewer_steps_on_fewer_samples(recorded):
@@ -58,6 +59,7 @@ def test_quick_demo_trains_fewer_steps_on_fewer_samples(recorded):
     assert [compare[i + 1] for i, a in enumerate(compare) if a == "--suite"] == demo.QUICK_SUITES
     assert compare[compare.index("--limit") + 1] == str(demo.QUICK_LIMIT)
     assert compare[compare.index("--out") + 1] == "reports/demo-quick"
+    assert "--sequential" not in compare
 
 
 def test_adapter_is_reused_only_when_spec_data_and_steps_match(recorded):
