@@ -105,13 +105,16 @@ class HFBackend:
         batch_size = batch_size or self.configured_batch_size()
         with loaded.lock, loaded.select(self.spec.adapter):
             if not supports(loaded.model):
+                from evalkit.models.threads import GOVERNOR
+
+                GOVERNOR.update()
                 return self._generate_hf(loaded, prompts, config, batch_size, on_batch, seeds)
             eos = _eos_ids(loaded.model, loaded.tokenizer)
             engine = Engine(loaded.model, loaded.tokenizer, eos, self._prefixes)
             results = engine.generate(
                 prompts, config, batch_size, adapter_key=self.spec.adapter, on_batch=on_batch, seeds=seeds
             )
-            self.engine_stats = dict(engine.stats)
+            self.engine_stats = {**engine.stats, "dtype_setting": self.spec.dtype}
             return results
 
     def configured_batch_size(self) -> int | None:
@@ -185,8 +188,13 @@ class HFBackend:
     def loglikelihood(
         self, requests: list[tuple[str, str]], batch_size: int | None = None
     ) -> list[tuple[float, bool]]:
-        """Sum log-probability of each continuation given its context, and whether it is the greedy path."""
+        """Sum log-probability of each continuation given its context, and whether it is the greedy path.
+
+        Log-softmax runs in float32 on the model's logits, whatever dtype the model computes in.
+        """
         import torch
+
+        from evalkit.models.threads import GOVERNOR
 
         loaded = self.loaded()
         tok, model = loaded.tokenizer, loaded.model
@@ -194,6 +202,7 @@ class HFBackend:
         results: list[tuple[float, bool]] = []
         with torch.inference_mode(), loaded.lock, loaded.select(self.spec.adapter):
             for start in range(0, len(requests), batch_size):
+                GOVERNOR.update()
                 results.extend(_loglikelihood_batch(model, tok, requests[start : start + batch_size]))
         return results
 
