@@ -124,9 +124,21 @@ class ThreadGovernor:
         self._own = 0.0  # this process's CPU use in cores, averaged like the 1-minute load
 
     def update(self, force: bool = False) -> ThreadChoice:
-        """Re-check (at most every ``recheck_s``, or now with ``force``) and apply; returns the choice."""
+        """Apply the user's setting, else keep the caller's, else re-check the load (at most every
+        ``recheck_s``, or now with ``force``); returns the choice in effect."""
+        import torch
+
+        user = user_threads()
+        if user is not None:
+            return self._apply(ThreadChoice(user[0], "user", f"{user[1]}={user[0]}"))
+        if self.choice is not None and torch.get_num_threads() != self.choice.threads:
+            # the calling program set torch's threads since our last choice: theirs wins from now on
+            self.choice = ThreadChoice(torch.get_num_threads(), "caller", "set by the calling program")
+        if self.choice is not None and self.choice.source == "caller":
+            return self.choice
         now = time.monotonic()
-        if self.choice is not None and not force and now - self._checked < self.recheck_s:
+        recent = now - self._checked < self.recheck_s
+        if self.choice is not None and self.choice.source == "auto" and recent and not force:
             return self.choice
         cpu = time.process_time()
         if self._checked:
@@ -134,18 +146,16 @@ class ThreadGovernor:
             weight = math.exp(-elapsed / LOAD_WINDOW_S)
             self._own = self._own * weight + (cpu - self._cpu) / max(elapsed, 1e-6) * (1 - weight)
         self._checked, self._cpu = now, cpu
+        return self._apply(current_choice(self._own))
+
+    def _apply(self, choice: ThreadChoice) -> ThreadChoice:
         import torch
 
-        if self.choice is not None and torch.get_num_threads() != self.choice.threads:
-            # the caller set torch's threads itself since our last choice: theirs wins
-            self.choice = ThreadChoice(torch.get_num_threads(), "caller", "set by the calling program")
-        if self.choice is not None and self.choice.source == "caller":
-            return self.choice
-        choice = current_choice(self._own)
-        if self.choice is None or choice.threads != self.choice.threads:
+        if torch.get_num_threads() != choice.threads:
             torch.set_num_threads(choice.threads)
-            if choice.source == "auto" and (self.choice is not None or choice.threads < usable_cores()):
-                self._notify(f"torch threads: {choice.threads} ({choice.reason})")
+        changed = self.choice is not None and self.choice.threads != choice.threads
+        if choice.source == "auto" and (changed or (self.choice is None and choice.threads < usable_cores())):
+            self._notify(f"torch threads: {choice.threads} ({choice.reason})")
         self.choice = choice
         return choice
 
