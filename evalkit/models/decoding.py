@@ -43,7 +43,8 @@ def prompt_seed(seed: int, prompt_ids: list[int]) -> int:
 def choose_tokens(logits: torch.Tensor, generators: list, config: GenerationConfig) -> list[int]:
     """Greedy argmax, or temperature/top-p sampling from each sequence's own generator."""
     if config.temperature <= 0:
-        return logits.argmax(dim=-1).tolist()
+        # argmax over bfloat16 is not vectorised on CPU (60 ms for 32 x 49k logits); float32 picks the same
+        return logits.float().argmax(dim=-1).tolist()
     probs = torch.softmax(logits.float() / config.temperature, dim=-1)
     if config.top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
