@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds the burners run before timing")
     parser.add_argument("--skip-lmeval", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
+    parser.add_argument("--skip-precision", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="ignored: each part sets its own threads")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -171,18 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     from evalkit.models.hf_loading import BasePool
 
     folder, pool = model_dir(), BasePool()
-    print(f"precision: {args.n} support-triage prompts, batch {args.batch_size}, max_new_tokens "
-          f"{args.max_new_tokens}, greedy, 1 thread; {machine()}", flush=True)
     report = {"machine": machine(), "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
-              "repeat": args.repeat, "precision": precision_part(args, folder, pool)}
+              "repeat": args.repeat}
+    if not args.skip_precision:
+        print(f"precision: {args.n} support-triage prompts, batch {args.batch_size}, max_new_tokens "
+              f"{args.max_new_tokens}, greedy, 1 thread; {machine()}", flush=True)
+        report["precision"] = precision_part(args, folder, pool)
     if not args.skip_threads:
         print(f"threads: {args.thread_n} prompts, max_new_tokens {args.thread_max_new_tokens}, bfloat16",
               flush=True)
         report["threads"] = threads_part(args, folder, pool)
-    paths = report["precision"]["paths"]
-    lm = paths.get("lm-eval HFLM float32")
-    report["bf16_vs_fp32_engine"] = paths["engine float32"]["vs_engine_bf16_wall"]
-    report["met"] = bool(lm and lm["vs_engine_bf16_wall"] >= 3.0)
+    if "precision" in report:
+        paths = report["precision"]["paths"]
+        lm = paths.get("lm-eval HFLM float32")
+        report["bf16_vs_fp32_engine"] = paths["engine float32"]["vs_engine_bf16_wall"]
+        report["met"] = bool(lm and lm["vs_engine_bf16_wall"] >= 3.0)
     report["load_avg_after"] = machine()["load_avg_1m"]
     emit(report, args.json)
     return 0

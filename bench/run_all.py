@@ -49,7 +49,7 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "arms_memory":
         rss = report["3 arms, one load"]["rss_vs_one_arm"]
         return f"3 arms on one load: {rss}x one arm's peak RSS (target <= 1.2x: {verdict})"
-    if name == "precision_threads":
+    if name == "precision_threads" and "precision" in report:
         lm = report["precision"]["paths"].get("lm-eval HFLM float32")
         line = f"engine bfloat16 {report['bf16_vs_fp32_engine']}x engine float32"
         if lm:
