@@ -32,10 +32,10 @@ import time
 from benchlib import emit, machine, model_dir, ratio, round_robin, timed_cpu, triage_prompts
 
 
-def burn(stop) -> None:
-    """Keep one core busy until ``stop`` is set."""
+def burn(stop, parent: int) -> None:
+    """Keep one core busy until ``stop`` is set or the bench process is gone (killed, not stopped)."""
     x = 0
-    while not stop.is_set():
+    while not stop.is_set() and os.getppid() == parent:
         for _ in range(100_000):
             x += 1
 
@@ -138,7 +138,8 @@ def threads_part(args, folder, pool) -> dict:
     config = GenerationConfig(max_new_tokens=args.thread_max_new_tokens)
     report = {"as is": threads_phase("as is", arm, prompts, config, args.batch_size)}
     stop = multiprocessing.Event()
-    burners = [multiprocessing.Process(target=burn, args=(stop,), daemon=True) for _ in range(args.burners)]
+    burners = [multiprocessing.Process(target=burn, args=(stop, os.getpid()), daemon=True)
+               for _ in range(args.burners)]
     for process in burners:
         process.start()
     try:
