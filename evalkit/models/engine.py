@@ -138,7 +138,6 @@ class Engine:
         choice = self.governor.update()
         self.stats["threads"] = choice.threads
         self.stats["threads_reason"] = choice.reason
-        self.stats["threads_min"] = min(self.stats.get("threads_min") or choice.threads, choice.threads)
 
     def _layout(self, rows: int, capacity: int) -> tuple:
         layers, kv_heads, head_dim = self.geometry

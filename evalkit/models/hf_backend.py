@@ -10,6 +10,7 @@ from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach
 from evalkit.models.prefix_cache import PrefixCache
 from evalkit.models.prompting import apply_template_policy, render_prompt, template_text
 from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.models.threads import GOVERNOR
 from evalkit.types import Generation, SampleInput
 
 # Tokenizers that render prompts, shared by a process's arms: (base, template setting, template text) -> tok.
@@ -105,8 +106,6 @@ class HFBackend:
         batch_size = batch_size or self.configured_batch_size()
         with loaded.lock, loaded.select(self.spec.adapter):
             if not supports(loaded.model):
-                from evalkit.models.threads import GOVERNOR
-
                 GOVERNOR.update()
                 return self._generate_hf(loaded, prompts, config, batch_size, on_batch, seeds)
             eos = _eos_ids(loaded.model, loaded.tokenizer)
@@ -193,8 +192,6 @@ class HFBackend:
         Log-softmax runs in float32 on the model's logits, whatever dtype the model computes in.
         """
         import torch
-
-        from evalkit.models.threads import GOVERNOR
 
         loaded = self.loaded()
         tok, model = loaded.tokenizer, loaded.model
