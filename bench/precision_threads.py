@@ -136,6 +136,7 @@ def threads_part(args, folder, pool) -> dict:
     arm = load_model(ModelSpec(base=folder, dtype="bfloat16"), pool=pool)
     prompts = triage_prompts(arm.backend, args.thread_n)
     config = GenerationConfig(max_new_tokens=args.thread_max_new_tokens)
+    arm.backend.generate(prompts, config, batch_size=args.batch_size)  # warm-up: oneDNN builds its kernels
     report = {"as is": threads_phase("as is", arm, prompts, config, args.batch_size)}
     stop = multiprocessing.Event()
     burners = [multiprocessing.Process(target=burn, args=(stop, os.getpid()), daemon=True)
