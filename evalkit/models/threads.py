@@ -11,7 +11,8 @@ threads run about half as fast as one. The choice is therefore
   own share of it), at least one.
 
 :class:`ThreadGovernor` applies it and re-checks at most every few seconds,
-so a long generation follows the load as other jobs start and stop. Results
+so a long generation follows the load as other jobs start and stop (a change
+applies once two checks in a row agree on it). Results
 do not depend on the thread count (tests/speed checks 1 vs 2 threads).
 """
 
@@ -122,6 +123,7 @@ class ThreadGovernor:
         self._checked = 0.0
         self._cpu = time.process_time()
         self._own = 0.0  # this process's CPU use in cores, averaged like the 1-minute load
+        self._pending: int | None = None  # an automatic change seen once, applied when seen again
 
     def update(self, force: bool = False) -> ThreadChoice:
         """Apply the user's setting, else keep the caller's, else re-check the load (at most every
@@ -146,7 +148,16 @@ class ThreadGovernor:
             weight = math.exp(-elapsed / LOAD_WINDOW_S)
             self._own = self._own * weight + (cpu - self._cpu) / max(elapsed, 1e-6) * (1 - weight)
         self._checked, self._cpu = now, cpu
-        return self._apply(current_choice(self._own))
+        choice = current_choice(self._own)
+        # A change must show at two checks in a row: oneDNN rebuilds its bfloat16 kernels for a new
+        # thread count (seconds of CPU), so a load that hovers at a threshold must not flip it each time.
+        current = self.choice
+        if current is not None and current.source == "auto" and choice.threads not in (current.threads,
+                                                                                      self._pending):
+            self._pending = choice.threads
+            return current
+        self._pending = None
+        return self._apply(choice)
 
     def _apply(self, choice: ThreadChoice) -> ThreadChoice:
         import torch

@@ -100,6 +100,7 @@ def test_load_is_rechecked_at_most_every_interval(monkeypatch):
         assert governor.update().threads == 2 and notes == []  # all cores free: nothing to say
         load[0] = 7.0
         assert governor.update().threads == 2, "re-checks are rate-limited"
+        assert governor.update(force=True).threads == 2, "a change must show at two checks in a row"
         assert governor.update(force=True).threads == 1 and torch.get_num_threads() == 1
         assert len(notes) == 1 and notes[0].startswith("torch threads: 1")
     finally:
