@@ -96,10 +96,11 @@ def triage_prompts(backend, count: int) -> list[tuple[str, str]]:
 
 
 def set_threads(threads: int | None) -> None:
-    """Pin torch's intra-op threads (None keeps torch's default, one per core)."""
+    """Pin torch's intra-op threads (None lets evalkit choose them from the free cores)."""
     if threads:
         import torch
 
+        os.environ["EVALKIT_THREADS"] = str(threads)  # evalkit's thread governor keeps it
         torch.set_num_threads(threads)
 
 

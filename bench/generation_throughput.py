@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from evalkit.models.spec import GenerationConfig, ModelSpec
 
     folder = model_dir()
-    arm = load_model(ModelSpec(base=folder, batch_size=args.batch_size), pool=BasePool())
+    arm = load_model(ModelSpec(base=folder, dtype="float32", batch_size=args.batch_size), pool=BasePool())
     backend = arm.backend
     loaded = backend.loaded()
     prompts = triage_prompts(backend, args.n)

@@ -28,6 +28,7 @@ SCRIPTS = {
     "compare_cache": ([], ["--limit", "16"], True),
     "arms_memory": ([], ["--n", "8", "--max-new-tokens", "8"], True),
     "matmul_peak": (["--with-hf"], ["--n", "16"], True),
+    "precision_threads": ([], ["--n", "16", "--repeat", "1", "--thread-n", "8", "--warmup", "10"], True),
     "lmeval_throughput": ([], [], False),
     "lmeval_shared_prefix": ([], ["--limit", "25"], False),
     "served_throughput": ([], [], False),
@@ -49,6 +50,13 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "arms_memory":
         rss = report["3 arms, one load"]["rss_vs_one_arm"]
         return f"3 arms on one load: {rss}x one arm's peak RSS (target <= 1.2x: {verdict})"
+    if name == "precision_threads" and "precision" in report:
+        lm = report["precision"]["paths"].get("lm-eval HFLM float32")
+        line = f"engine bfloat16 {report['bf16_vs_fp32_engine']}x engine float32"
+        if lm:
+            line += (f", {lm['vs_engine_bf16_wall']}x lm-eval's HFLM in float32 "
+                     f"(target >= 3x: {'met' if report['met'] else 'NOT met'})")
+        return line
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"

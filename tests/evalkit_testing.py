@@ -32,15 +32,23 @@ def torch_threads(count: int | None) -> Iterator[None]:
     On a shared 2-core machine, two busy-waiting threads per job are far slower
     than one; results do not depend on the thread count.
     """
+    import os
+
     import torch
 
-    previous = torch.get_num_threads()
+    previous, env = torch.get_num_threads(), os.environ.get("EVALKIT_THREADS")
     if count is not None:
         torch.set_num_threads(count)
+        os.environ["EVALKIT_THREADS"] = str(count)  # so evalkit's thread governor keeps it too
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+        if count is not None:
+            if env is None:
+                os.environ.pop("EVALKIT_THREADS", None)
+            else:
+                os.environ["EVALKIT_THREADS"] = env
 
 
 def make_random_lora(base_dir, out, *, seed: int = 0, rank: int = 8, alpha: int | None = None,

@@ -63,14 +63,18 @@ def require_hf(arm: Arm) -> None:
 def build_hflm(model, tokenizer, batch_size: int, *, share_prefix: bool = False):
     """An ``HFLM`` around a loaded model and tokenizer (no weights are loaded or moved), without tqdm bars.
 
-    ``share_prefix`` makes it a :class:`~evalkit.lmeval.shared_prefix.SharedPrefixHFLM`.
+    ``share_prefix`` makes it a :class:`~evalkit.lmeval.shared_prefix.SharedPrefixHFLM`. Log-softmax
+    runs in float32 whatever the model's dtype (bfloat16 logits would round every log-probability).
     """
+    import torch
+
     from evalkit.lmeval.quiet import QuietHFLM
     from evalkit.lmeval.shared_prefix import SharedPrefixHFLM
 
     with _quiet("lm_eval.models.huggingface"):
         return (SharedPrefixHFLM if share_prefix else QuietHFLM)(pretrained=model, tokenizer=tokenizer,
-                                                                   batch_size=batch_size)
+                                                                   batch_size=batch_size,
+                                                                   softmax_dtype=torch.float32)
 
 
 @contextlib.contextmanager
@@ -80,7 +84,10 @@ def arm_lm(arm: Arm, batch_size: int, *, share_prefix: bool = False) -> Iterator
     loaded = arm.backend.loaded()  # type: ignore[attr-defined]
     # The arm's own tokenizer: the shared base's may carry another arm's chat template file.
     tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
+    from evalkit.models.threads import GOVERNOR
+
     with loaded.lock, loaded.select(arm.spec.adapter):
+        GOVERNOR.update()
         yield build_hflm(loaded.model, tokenizer, batch_size, share_prefix=share_prefix)
 
 

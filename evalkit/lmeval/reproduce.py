@@ -30,7 +30,10 @@ def lm_eval_argv(arm: Arm, suite: Suite, include: Path | None, settings: Prompti
     cfg = suite.spec.lm_eval
     if cfg is None:
         raise ConfigError(f"suite {suite.name!r} is not of kind lm-eval.")
-    model_args = f"pretrained={model_folder(arm)},dtype={_dtype_name(arm.spec.dtype)}"
+    dtype = _dtype_name(arm.spec.dtype)
+    model_args = f"pretrained={model_folder(arm)},dtype={dtype}"
+    if dtype != "float32":  # evalkit's HFLM takes log-softmax in float32 (see evalkit.lmeval.adapter)
+        model_args += ",softmax_dtype=float32"
     if arm.spec.adapter:
         model_args += f",peft={arm.spec.adapter}"
     argv = ["lm_eval", "--model", "hf", "--model_args", model_args, "--tasks", ",".join(cfg.tasks)]
@@ -111,9 +114,9 @@ def _dtype_name(dtype: str) -> str:
     """evalkit's dtype as lm-eval's ``dtype=`` (``auto`` resolves as evalkit resolves it)."""
     if dtype != "auto":
         return dtype
-    from evalkit.models.hf_loading import torch_dtype
+    from evalkit.models.precision import resolve_dtype
 
-    return str(torch_dtype(dtype)).removeprefix("torch.")
+    return resolve_dtype(dtype)
 
 
 def _notes(arm: Arm, suite: Suite, settings: Prompting) -> list[str]:

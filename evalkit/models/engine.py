@@ -28,6 +28,7 @@ import torch
 
 from evalkit.models.decoding import ResultFlusher, choose_tokens, fit_batch_size, prompt_seed
 from evalkit.models.kv_attention import (
+    KV_DTYPE,
     DecodePlan,
     KVStore,
     PrefillPlan,
@@ -39,6 +40,7 @@ from evalkit.models.kv_attention import (
 )
 from evalkit.models.prefix_cache import PrefixCache, shared_prefix_length
 from evalkit.models.spec import GenerationConfig
+from evalkit.models.threads import GOVERNOR, ThreadGovernor
 from evalkit.types import Generation
 
 PREFILL_TOKENS = 1024  # most prompt tokens packed into one prefill forward (longer prompts are chunked)
@@ -64,17 +66,19 @@ class _Seq:
 class Engine:
     """Greedy/sampled generation on one loaded model (with whatever adapter is active)."""
 
-    def __init__(self, model, tokenizer, eos_ids: set[int], prefix_cache: PrefixCache | None = None):
+    def __init__(self, model, tokenizer, eos_ids: set[int], prefix_cache: PrefixCache | None = None,
+                 governor: ThreadGovernor | None = None):
         self.model = model
         self.tok = tokenizer
         self.eos = set(eos_ids)
         self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
         self.geometry = model_geometry(model)
         self.groups = model.config.num_attention_heads // self.geometry[1]
-        self.dtype = next(model.parameters()).dtype
+        self.governor = governor if governor is not None else GOVERNOR
         # shared_prefix: tokens every prompt shares; prefix_tokens: of those, prefilled now (not cached);
         # prefill_tokens: the prompts' other tokens; decode_rows: sequence-steps decoded.
-        self.stats = dict.fromkeys(STATS, 0)
+        self.stats: dict = dict.fromkeys(STATS, 0)
+        self.stats["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
 
     def generate(
         self,
@@ -125,13 +129,19 @@ class Engine:
             while seqs or active:
                 free = batch - len(active)
                 if seqs and free and (gemm_rows(len(active)) > len(active) or free >= refill_at):
+                    self._threads()  # between batches: follow the machine's load (cheap, rate-limited)
                     self._admit(seqs, free, active, store, prefix, shared, config, flusher)
                 if active:
                     self._decode_step(active, store, config, flusher)
 
+    def _threads(self) -> None:
+        choice = self.governor.update()
+        self.stats["threads"] = choice.threads
+        self.stats["threads_reason"] = choice.reason
+
     def _layout(self, rows: int, capacity: int) -> tuple:
         layers, kv_heads, head_dim = self.geometry
-        return layers, rows, kv_heads, capacity, head_dim, self.dtype
+        return layers, rows, kv_heads, capacity, head_dim, KV_DTYPE
 
     def _prefill_prefix(self, tokens: list[int]) -> KVStore:
         store = KVStore(*self._layout(1, len(tokens)))

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from evalkit.models.precision import resolve_dtype
 from evalkit.models.prompting import sha256_text, template_text
 from evalkit.models.spec import ModelSpec
 from evalkit.redact import redact_url
@@ -46,7 +47,7 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
         model_part = {
             "backend": "hf",
             "weights": weights_sha,
-            "dtype": spec.dtype,
+            "dtype": resolve_dtype(spec.dtype),  # what it computes in: auto never mixes dtypes in the cache
             "quantization": spec.quantization,
         }
     return {

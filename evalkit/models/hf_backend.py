@@ -10,6 +10,7 @@ from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach
 from evalkit.models.prefix_cache import PrefixCache
 from evalkit.models.prompting import apply_template_policy, render_prompt, template_text
 from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.models.threads import GOVERNOR
 from evalkit.types import Generation, SampleInput
 
 # Tokenizers that render prompts, shared by a process's arms: (base, template setting, template text) -> tok.
@@ -105,13 +106,14 @@ class HFBackend:
         batch_size = batch_size or self.configured_batch_size()
         with loaded.lock, loaded.select(self.spec.adapter):
             if not supports(loaded.model):
+                GOVERNOR.update()
                 return self._generate_hf(loaded, prompts, config, batch_size, on_batch, seeds)
             eos = _eos_ids(loaded.model, loaded.tokenizer)
             engine = Engine(loaded.model, loaded.tokenizer, eos, self._prefixes)
             results = engine.generate(
                 prompts, config, batch_size, adapter_key=self.spec.adapter, on_batch=on_batch, seeds=seeds
             )
-            self.engine_stats = dict(engine.stats)
+            self.engine_stats = {**engine.stats, "dtype_setting": self.spec.dtype}
             return results
 
     def configured_batch_size(self) -> int | None:
@@ -185,7 +187,10 @@ class HFBackend:
     def loglikelihood(
         self, requests: list[tuple[str, str]], batch_size: int | None = None
     ) -> list[tuple[float, bool]]:
-        """Sum log-probability of each continuation given its context, and whether it is the greedy path."""
+        """Sum log-probability of each continuation given its context, and whether it is the greedy path.
+
+        Log-softmax runs in float32 on the model's logits, whatever dtype the model computes in.
+        """
         import torch
 
         loaded = self.loaded()
@@ -194,6 +199,7 @@ class HFBackend:
         results: list[tuple[float, bool]] = []
         with torch.inference_mode(), loaded.lock, loaded.select(self.spec.adapter):
             for start in range(0, len(requests), batch_size):
+                GOVERNOR.update()
                 results.extend(_loglikelihood_batch(model, tok, requests[start : start + batch_size]))
         return results
 

@@ -8,6 +8,7 @@ any number of adapter arms share one copy of the base weights.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,12 @@ class LoadedBase:
 
 
 def torch_dtype(name: str):
-    """The torch dtype for a spec's dtype name ('auto' means float32 on CPU)."""
+    """The torch dtype for a spec's dtype name (``auto`` resolved by :mod:`evalkit.models.precision`)."""
     import torch
 
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    return getattr(torch, name)
+    from evalkit.models.precision import resolve_dtype
+
+    return getattr(torch, resolve_dtype(name))
 
 
 def quantization_config(kind: str, compute_dtype):
@@ -185,10 +186,16 @@ class BasePool:
 
     def get(self, base_dir: str, dtype: str, quantization: str) -> LoadedBase:
         """The loaded base for these settings (loading it on first request)."""
-        key = (base_dir, dtype, quantization)
+        from evalkit.models.precision import resolve_dtype
+
+        key = (base_dir, resolve_dtype(dtype), quantization)  # auto and its resolved name share one load
         if key not in self._bases:
             tok = load_tokenizer(base_dir)
             model = load_base_model(base_dir, dtype, quantization)
+            if dtype == "auto":
+                from evalkit.models.precision import describe_dtype
+
+                sys.stderr.write(f"note: {Path(base_dir).name} computes in {describe_dtype(dtype)}\n")
             self._bases[key] = LoadedBase(model=model, tokenizer=tok, base_dir=base_dir)
         return self._bases[key]
 

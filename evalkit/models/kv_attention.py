@@ -35,6 +35,9 @@ ALIGN = 32  # attended key spans and slot capacities are multiples of this
 MIN_ROWS = 12  # below this, forwards are padded to 4, 8 or 12+ token rows (padding rows are discarded)
 MIN_QUERY_ROWS = 4  # attention matmuls get at least this many query rows per key/value head
 SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3"}
+# Keys, values and the attention matmuls stay float32 whatever the weights' dtype: the attention is a
+# small share of a step, and float32 keeps its fixed-shape reductions (and so batch invariance) as is.
+KV_DTYPE = torch.float32
 
 _PLAN: ContextVar[object | None] = ContextVar("evalkit_attention_plan", default=None)
 
@@ -94,13 +97,13 @@ class DecodePlan:
         """Store this step's keys/values and attend each row over its own prefix."""
         active, span = self.rows.shape[0], self.span
         keys, values = self.store.keys[layer], self.store.values[layer]
-        keys[self.rows, :, self.positions] = key[:active, :, 0]
-        values[self.rows, :, self.positions] = value[:active, :, 0]
+        keys[self.rows, :, self.positions] = key[:active, :, 0].to(keys.dtype)
+        values[self.rows, :, self.positions] = value[:active, :, 0].to(values.dtype)
         head_dim = keys.shape[3]
-        q = (query[:active, :, 0] * scaling).reshape(-1, self.groups, head_dim)
+        q = (query[:active, :, 0].to(keys.dtype) * scaling).reshape(-1, self.groups, head_dim)
         span_keys = keys[:active, :, :span].flatten(0, 1)
         out = _attend(q, span_keys, values[:active, :, :span].flatten(0, 1), self.bias)
-        out = out.reshape(active, 1, -1, head_dim)
+        out = out.reshape(active, 1, -1, head_dim).to(query.dtype)
         if query.shape[0] > active:  # padding rows: zeros, never read back
             out = torch.cat([out, out.new_zeros((query.shape[0] - active, *out.shape[1:]))])
         return out
@@ -146,14 +149,16 @@ class PrefillPlan:
         keys, values = self.store.keys[layer], self.store.values[layer]
         kv_heads, head_dim = keys.shape[1], keys.shape[3]
         heads, count = query.shape[1], len(self.segments)
-        keys[self.write_rows, :, self.write_positions] = key[0, :, : self.tokens].transpose(0, 1)
-        values[self.write_rows, :, self.write_positions] = value[0, :, : self.tokens].transpose(0, 1)
-        q = (query[0][:, self.source] * scaling).view(heads, count, self.width, head_dim).transpose(0, 1)
+        new_keys, new_values = (t[0, :, : self.tokens].transpose(0, 1).to(keys.dtype) for t in (key, value))
+        keys[self.write_rows, :, self.write_positions] = new_keys
+        values[self.write_rows, :, self.write_positions] = new_values
+        q = query[0][:, self.source].to(keys.dtype) * scaling
+        q = q.view(heads, count, self.width, head_dim).transpose(0, 1)
         q = q.reshape(count * kv_heads, -1, head_dim)
         span_keys = keys[self.rows, :, : self.span].flatten(0, 1)
         out = _attend(q, span_keys, values[self.rows, :, : self.span].flatten(0, 1), self.bias)
         out = out.view(count, heads, self.width, head_dim).transpose(1, 2).reshape(-1, heads, head_dim)
-        out = out[self.valid]
+        out = out[self.valid].to(query.dtype)
         if query.shape[2] > self.tokens:  # padding tokens: zeros, never read back
             out = torch.cat([out, out.new_zeros((query.shape[2] - self.tokens, heads, head_dim))])
         return out.unsqueeze(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -149,7 +150,9 @@ def run_suite(
         extra = {"seeds": [seeds[item] for item in to_generate]} if k > 1 else {}
         arm.backend.generate(work, config, on_batch=on_batch, **extra)
     gen_seconds = time.perf_counter() - started
-    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings)
+    engine = getattr(arm.backend, "engine_stats", None) if to_generate else None
+    metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings,
+                            engine=engine)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
@@ -173,9 +176,14 @@ def generation_row(generation: Generation, samples_per_item: int) -> dict:
 
 
 def score_run_dir(
-    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None, warnings=None
+    out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None, warnings=None,
+    engine: dict | None = None,
 ) -> dict:
-    """(Re-)score a run directory from its generations; never generates."""
+    """(Re-)score a run directory from its generations; never generates.
+
+    ``engine``: the generation engine's stats of this run (dtype, torch threads and why, prefill and
+    decode counts), recorded as ``metrics.json``'s ``engine``; a re-score keeps the recorded ones.
+    """
     started = time.perf_counter()
     header = read_run_file(out / "run.json", "run header")
     k = int(header.get("samples_per_item") or 1)
@@ -215,11 +223,21 @@ def score_run_dir(
             "score_s": round(time.perf_counter() - started, 3),
         },
         "warnings": list(warnings if warnings is not None else recorded_warnings(out)),
+        "engine": engine if engine is not None else _recorded_engine(out),
         "versions": package_versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_json_atomic(out / "metrics.json", metrics)
     return metrics
+
+
+def _recorded_engine(out: Path) -> dict | None:
+    """The engine stats an earlier scoring of ``out`` recorded (kept when it is re-scored)."""
+    try:
+        previous = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return previous.get("engine") if isinstance(previous, dict) else None
 
 
 def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, samples_per_item: int) -> dict:

@@ -31,16 +31,16 @@ def _arm_values(arm) -> dict[str, object]:
         "base": None if served else f"{spec.base} (weights {str(parts.get('weights', ''))[:12]})",
         "chat_template": f"{Path(spec.chat_template).name} (sha256 {template[:12]})",
         "system_prompt": spec.system_prompt,
-        "dtype": None if served else _resolved_dtype(spec.dtype),
+        "dtype": None if served else _resolved_dtype(spec.dtype, parts.get("dtype")),
         "quantization": None if served else spec.quantization,
     }
 
 
-def _resolved_dtype(name: str) -> str:
-    """The dtype a spec loads in (``auto``: float32 on a CPU, bfloat16 on a GPU), not just its name."""
-    from evalkit.models.hf_loading import torch_dtype
+def _resolved_dtype(name: str, recorded: str | None = None) -> str:
+    """The dtype a spec computes in, not just its name: as its fingerprint recorded it, else resolved here."""
+    from evalkit.models.precision import resolve_dtype
 
-    resolved = str(torch_dtype(name)).removeprefix("torch.")
+    resolved = recorded if recorded and recorded != "auto" else resolve_dtype(name)
     return resolved if name != "auto" else f"{resolved} (auto)"
 
 

@@ -56,6 +56,10 @@ def test_the_command_follows_the_suite_and_the_spec(tiny_model_dir, tmp_path, lo
     bare = _flags(lm_eval_argv(plain, load_suite(str(folder), limit=2), include_dir(suite), prompting(plain)))
     assert "--apply_chat_template" not in bare and "--system_instruction" not in bare
     assert bare["--limit"] == "2" and bare["--model_args"] == f"pretrained={tiny_model_dir},dtype=float32"
+    half = load_model(ModelSpec(base=str(tiny_model_dir), chat_template="none", dtype="bfloat16"),
+                      pool=BasePool())
+    args = _flags(lm_eval_argv(half, suite, include_dir(suite), prompting(half)))["--model_args"]
+    assert args == f"pretrained={tiny_model_dir},dtype=bfloat16,softmax_dtype=float32"  # as evalkit's HFLM
 
 
 def test_metrics_and_cli_run_output_record_prompting_and_command(tiny_model_dir, mc_suite, tmp_path,

@@ -83,7 +83,7 @@ def test_suite_setting_switches_it_and_results_agree(tiny_model_dir, tmp_path, i
                            share_prefix=False)
     assert load_suite(str(on)).spec.lm_eval.share_prefix is True
     pool = BasePool()
-    arm = load_model(ModelSpec(base=str(tiny_model_dir), system_prompt=SYSTEM), pool=pool)
+    arm = load_model(ModelSpec(base=str(tiny_model_dir), dtype="float32", system_prompt=SYSTEM), pool=pool)
     with_sharing = run_lm_eval_suite(arm, load_suite(str(on)), tmp_path / "run-on")
     without = run_lm_eval_suite(arm, load_suite(str(off)), tmp_path / "run-off")
     assert with_sharing.metrics["metrics"]["acc"]["mean"] == without.metrics["metrics"]["acc"]["mean"]

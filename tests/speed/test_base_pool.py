@@ -27,11 +27,12 @@ def _texts(arm):
 def test_arms_share_one_base_and_base_runs_without_adapters(
     tiny_model_dir, tiny_adapter_dir, second_adapter_dir, single_thread
 ):
-    untouched = _texts(load_model(ModelSpec(name="fresh", base=str(tiny_model_dir)), pool=BasePool()))
+    fresh = ModelSpec(name="fresh", base=str(tiny_model_dir), dtype="float32")
+    untouched = _texts(load_model(fresh, pool=BasePool()))
     pool = BasePool()
 
     def arm(name, **spec):
-        return load_model(ModelSpec(name=name, base=str(tiny_model_dir), **spec), pool=pool)
+        return load_model(ModelSpec(name=name, base=str(tiny_model_dir), dtype="float32", **spec), pool=pool)
 
     base, prompted = arm("base"), arm("p", system_prompt="Be brief.")
     tuned_a, tuned_b = arm("a", adapter=str(tiny_adapter_dir)), arm("b", adapter=str(second_adapter_dir))

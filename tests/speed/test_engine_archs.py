@@ -38,7 +38,7 @@ def _tiny(kind: str, tokenizer_dir, folder):
 @pytest.mark.parametrize("kind", ["qwen2", "qwen3"])
 def test_other_architectures_match_unbatched_greedy(kind, tiny_model_dir, tmp_path, single_thread):
     folder = _tiny(kind, tiny_model_dir, tmp_path / kind)
-    arm = load_model(ModelSpec(name=kind, base=str(folder)), pool=BasePool())
+    arm = load_model(ModelSpec(name=kind, base=str(folder), dtype="float32"), pool=BasePool())
     assert supports(arm.backend.loaded().model)
     prompts = [(f"q{i}", arm.backend.render(f"What is {i} plus {i * 5}? " + "hello " * i)) for i in range(10)]
     config = GenerationConfig(max_new_tokens=12)

@@ -52,7 +52,7 @@ def _check(arm, count: int, batches=(1, 8, 32)) -> list[str]:
 
 
 def test_base_arm_equals_unbatched_greedy(default_model_dir):
-    arm = load_model(ModelSpec(name="base", base=str(default_model_dir)), pool=BasePool())
+    arm = load_model(ModelSpec(name="base", base=str(default_model_dir), dtype="float32"), pool=BasePool())
     texts = _check(arm, 20)
     assert len(set(texts)) > 10
 
@@ -61,6 +61,7 @@ def test_prompted_adapter_arm_equals_unbatched_greedy(default_model_dir, default
     spec = ModelSpec(
         name="tuned",
         base=str(default_model_dir),
+        dtype="float32",
         adapter=str(default_adapter_dir),
         system_prompt="You are a terse assistant. Answer in as few words as possible.",
     )

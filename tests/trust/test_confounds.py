@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from evalkit.cli import app
 from evalkit.models.loader import load_model
+from evalkit.models.precision import resolve_dtype
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.suite.loader import load_suite
 from evalkit.train.card import tuned_spec
@@ -141,7 +142,11 @@ def test_suite_override_and_tested_change_are_not_confounds(tiny_model_dir, suit
     )
     assert find_confounds(ref, longer, loaded) == []  # the suite caps both at 5 tokens
     auto = load_model(ModelSpec(name="auto", base=str(tiny_model_dir), dtype="auto"))
-    assert find_confounds(ref, auto, loaded) == []  # auto is float32 on this CPU, like the reference
+    same = load_model(ModelSpec(name="same", base=str(tiny_model_dir), dtype=resolve_dtype("auto")))
+    assert find_confounds(same, auto, loaded) == []  # auto is compared as what it resolves to here
+    other = "float32" if resolve_dtype("auto") == "bfloat16" else "bfloat16"
+    mixed = load_model(ModelSpec(name="mixed", base=str(tiny_model_dir), dtype=other))
+    assert [c["setting"] for c in find_confounds(auto, mixed, loaded)] == ["dtype"]
     prompted_tuned = load_model(
         ModelSpec(name="pt", base=str(tiny_model_dir), adapter=str(adapter), system_prompt="Be brief.")
     )
