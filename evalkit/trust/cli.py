@@ -144,5 +144,5 @@ def register_merge(app: typer.Typer) -> None:
             comparison = merge_check(
                 adapter_spec, merged, suites=suite, out=report, limit=limit, progress=progress_bar
             )
-            print_parity(comparison["merge_check"])
+            print_parity(comparison.merge_check)
             console.print(f"report: {(report / 'index.html').resolve()}")
