@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from evalkit.compare.schema import Comparison
+from evalkit.compare.schema import Comparison, MergeParity
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.runner.store import write_json_atomic
@@ -136,7 +136,7 @@ def merged_spec_doc(spec: ModelSpec, dtype: str) -> dict:
     return doc
 
 
-def parity(comparison: Comparison) -> list[dict]:
+def parity(comparison: Comparison) -> list[MergeParity]:
     """Per suite: how often the merged arm disagrees with the adapter arm (score, text); the paired delta."""
     reference = comparison.arms[0].name
     rows = []
@@ -150,18 +150,18 @@ def parity(comparison: Comparison) -> list[dict]:
         flips = sum(a.value != b.value for a, b in pairs)
         texts = sum(a.text != b.text for a, b in pairs)
         rows.append(
-            {
-                "suite": suite.name,
-                "metric": suite.metric,
-                "n": len(pairs),
-                "flips": flips,
-                "flip_rate": flips / len(pairs) if pairs else None,
-                "text_diff_rate": texts / len(pairs) if pairs else None,
-                "delta": delta.delta,
-                "low": delta.low,
-                "high": delta.high,
-                "verdict": delta.verdict,
-            }
+            MergeParity(
+                suite=suite.name,
+                metric=suite.metric,
+                n=len(pairs),
+                flips=flips,
+                flip_rate=flips / len(pairs) if pairs else None,
+                text_diff_rate=texts / len(pairs) if pairs else None,
+                delta=delta.delta,
+                low=delta.low,
+                high=delta.high,
+                verdict=delta.verdict,
+            )
         )
     return rows
 
