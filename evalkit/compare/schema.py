@@ -80,7 +80,7 @@ class Doc(BaseModel):
         return key in self.model_fields_set
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The field's value as ``dict.get`` gives it: ``default`` when the document did not set it."""
+        """The field's value; ``default`` instead when one is given and the document did not set the field."""
         if key not in type(self).model_fields or (key not in self.model_fields_set and default is not None):
             return default
         return getattr(self, key)

@@ -163,4 +163,5 @@ def test_schema_module_imports_nothing_heavy():
 
 
 def test_typed_comparison_is_the_public_model():
-    assert issubclass(type(evalkit.load_comparison(DEMO)), Comparison)
+    assert isinstance(evalkit.load_comparison(DEMO), evalkit.Comparison) and evalkit.Comparison.__mro__[1] is Comparison
+    assert evalkit.Verdict is Verdict
