@@ -591,7 +591,7 @@ class Comparison(Doc):
     """comparison.json: arms, per-suite results, forgetting, prompt-only, flips, samples, gate, metadata."""
 
     schema_version: int
-    """The version of this shape (see ``COMPARISON_SCHEMA_VERSION``)."""
+    """The version of this shape: 2 for documents this evalkit writes, 1 for older ones (still read)."""
     name: str
     """The comparison's name."""
     created: str
