@@ -111,6 +111,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
     gate = load_gate(request.gate) if request.gate else None
     if gate is not None:
         check_gate_suites(gate, request.gate, [s.name for s in suites] + [name for name, _ in skipped])
+    if request.history is not None:  # a malformed history file fails now, not after every arm ran
+        from evalkit.compare.history import history_rows
+
+        history_rows(request.history)
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
