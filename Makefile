@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup constraints demo demo-quick test lint bench clean
+.PHONY: setup constraints comparison-schema demo demo-quick test lint bench clean
 CONSTRAINTS := requirements/constraints.txt
 
 setup: $(VENV)/.installed
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 # Regenerate $(CONSTRAINTS) from the current venv (after upgrading packages and passing the tests).
 constraints: setup
 	$(PY) scripts/freeze_constraints.py
+
+# Regenerate the committed JSON Schema of comparison.json from its models (evalkit/compare/schema.py).
+comparison-schema: setup
+	$(PY) -m evalkit.compare.schema > evalkit/compare/comparison.schema.json
 
 demo: setup
 	$(PY) -m evalkit.demo

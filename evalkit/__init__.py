@@ -29,6 +29,9 @@ _EXPORTS = {
     "paired_verdict": "evalkit.compare.paired",
     "PairedVerdict": "evalkit.compare.paired",
     "load_comparison": "evalkit.frames",
+    "Comparison": "evalkit.frames",
+    "Verdict": "evalkit.compare.schema",
+    "ForgettingVerdict": "evalkit.compare.schema",
     "load_run": "evalkit.frames",
 }
 

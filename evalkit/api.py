@@ -10,6 +10,7 @@ from rich.markup import escape
 from evalkit.cache import GenerationCache
 from evalkit.cli_support import err_console
 from evalkit.compare.names import check_distinct_suites
+from evalkit.compare.schema import Comparison
 from evalkit.errors import ConfigError, SuiteSkipped
 from evalkit.models.loader import Arm, load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
@@ -127,7 +128,7 @@ def rescore(run_dir: str | Path) -> list[dict]:
 
 def compare_runs_with_baseline(
     run_dirs: list[Path], baseline: str | Path, *, allow_mismatch: bool = False, out: str | Path | None = None
-) -> dict:
+) -> Comparison:
     """Compare finished runs of one arm with a committed baseline; writes a report next to the runs."""
     from evalkit.cli_output import print_comparison
     from evalkit.compare.analysis import arm_kind, build_comparison
@@ -168,7 +169,6 @@ def compare_runs_with_baseline(
         },
     ]
     target = Path(out) if out else Path(run_dirs[0]).parent / f"against-{safe_name(doc['name'])}"
-    comparison = build_comparison(target.name, arms, runs)
-    write_outputs(comparison, target)
+    comparison = write_outputs(build_comparison(target.name, arms, runs), target)
     print_comparison(comparison)
     return comparison

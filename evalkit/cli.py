@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from evalkit.cli_checks import number_in, one_of
 from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
 from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
+
+if TYPE_CHECKING:
+    from evalkit.compare.schema import Comparison
 
 _MAX_FAILED_HELP = (
     "A suite on which more than this share of samples failed (or none scored) has no usable result: "
@@ -216,7 +219,7 @@ def compare(
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)
 
 
-def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_format: str) -> None:
+def finish_comparison(comparison: Comparison, out: Path, *, junit, summary, output_format: str) -> None:
     """Print the verdicts, write JUnit/summary files, and exit with the gate's code.
 
     A suite without a usable result for some arm is exit 2 (after the files are
@@ -232,24 +235,24 @@ def finish_comparison(comparison: dict, out: Path, *, junit, summary, output_for
     if summary is not None:
         append_text_atomic(summary, render_markdown_summary(comparison))  # appends, as $GITHUB_STEP_SUMMARY
     if output_format == "json":
-        print(dumps(comparison, indent=2, default=str))
+        print(dumps(comparison.to_doc(), indent=2, default=str))
     else:
         print_comparison(comparison)
         console.print(f"report: {(out / 'index.html').resolve()}")
-    unusable = (comparison.get("metadata") or {}).get("unusable")
+    unusable = comparison.metadata.unusable
     if unusable:
         from evalkit.errors import EvalkitError
 
         raise EvalkitError(
             f"no usable result for {len(unusable)} suite/arm pair(s); nothing can be concluded from them"
-            + ("" if comparison.get("gate") is None else " and the gate cannot pass")
-            + ":\n" + "\n".join(f"  {entry['message']}" for entry in unusable)
+            + ("" if comparison.gate is None else " and the gate cannot pass")
+            + ":\n" + "\n".join(f"  {entry.message}" for entry in unusable)
             + f"\nThe report is written ({(out / 'index.html').resolve()}).",
             hint="fix the cause above and run the same command again (finished samples are kept, failed ones "
             "retried); --max-failed-share sets how many failures a suite tolerates",
         )
-    gate = comparison.get("gate")
-    if gate is not None and not gate["passed"]:
+    gate = comparison.gate
+    if gate is not None and not gate.passed:
         raise typer.Exit(1)
 
 

@@ -6,18 +6,23 @@ candidate arm (:meth:`Comparison.suites_frame`), one per sample and arm
 (:meth:`Comparison.samples_frame`) and one per flipped sample
 (:meth:`Comparison.flips_frame`). ``load_run(run_dir).frame()`` gives one row
 per sample and scorer (and draw, when a sample was drawn several times) of one
-run folder. Keys are read with ``.get`` so comparisons written by older or
-newer evalkit versions still load (a missing field is a missing value); the
-full dict stays available as ``.data``. pandas is imported only when a frame
-is built.
+run folder. The comparison is the typed model of :mod:`evalkit.compare.schema`
+(attribute access: ``cmp.suites[0].deltas[0].verdict``), read as that module
+reads every schema version: fields an older evalkit did not write are missing
+values, fields this one does not know are ignored; the full dict as read stays
+available as ``.data``. pandas is imported only when a frame is built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import PrivateAttr
+
+from evalkit.compare import schema
 from evalkit.errors import DataError
 from evalkit.runner.store import read_json, read_jsonl_tolerant
 
@@ -45,24 +50,21 @@ def _frame(rows: list[dict], columns: list[str], optional: tuple[str, ...] = ())
     return pd.DataFrame([{c: r.get(c) for c in keep} for r in rows], columns=keep)
 
 
-@dataclass
-class Comparison:
-    """A loaded comparison: the comparison.json dict as ``.data`` and DataFrame views of it."""
+class Comparison(schema.Comparison):
+    """A loaded comparison: the typed comparison.json, its path, its raw dict and DataFrame views of it."""
 
-    data: dict
-    path: Path
-
-    @property
-    def reference(self) -> str | None:
-        """The reference arm's name."""
-        arms = self.data.get("arms") or []
-        ref = next((a for a in arms if a.get("role") == "reference"), arms[0] if arms else None)
-        return ref.get("name") if ref else None
+    _path: Path = PrivateAttr(default=Path(COMPARISON_FILE))
+    _data: dict = PrivateAttr(default_factory=dict)
 
     @property
-    def candidates(self) -> list[str]:
-        """The candidate arms' names, in comparison order."""
-        return [a.get("name") for a in self.data.get("arms") or [] if a.get("name") != self.reference]
+    def path(self) -> Path:
+        """The comparison.json it was read from."""
+        return self._path
+
+    @property
+    def data(self) -> dict:
+        """The comparison.json dict as read, every field (fields this evalkit does not know included)."""
+        return self._data
 
     def suites_frame(self) -> pd.DataFrame:
         """One row per suite × candidate arm: scores, change, interval, p-values, verdict, n.
@@ -72,33 +74,43 @@ class Comparison:
         """
         rows = []
         reference = self.reference
-        for suite in self.data.get("suites") or []:
-            scores = suite.get("scores") or {}
-            ref_score = (scores.get(reference) or {}).get("mean")
-            base = {"suite": suite.get("name"), "kind": suite.get("kind"), "metric": suite.get("metric"),
-                    "reference": reference, "reference_score": ref_score, "skipped": suite.get("skipped")}
-            deltas = {d.get("arm"): d for d in suite.get("deltas") or []}
-            for arm in self.candidates if suite.get("skipped") or not deltas else list(deltas):
-                delta = deltas.get(arm) or {}
-                rows.append({**base, "arm": arm, "candidate_score": (scores.get(arm) or {}).get("mean"),
-                             **{k: delta.get(k) for k in DELTA_KEYS},
-                             "n_clusters": delta.get("n_clusters", suite.get("n_clusters"))})
+        for suite in self.suites:
+            ref_score = _mean(suite.scores.get(reference))
+            base = {"suite": suite.name, "kind": suite.kind, "metric": suite.metric,
+                    "reference": reference, "reference_score": ref_score, "skipped": suite.skipped}
+            deltas = {d.arm: d for d in suite.deltas}
+            for arm in self.candidates if suite.skipped or not deltas else list(deltas):
+                delta = deltas.get(arm)
+                recorded = delta is not None and "n_clusters" in delta  # else the suite's count
+                n_clusters = delta.n_clusters if recorded else suite.n_clusters
+                rows.append({**base, "arm": arm, "candidate_score": _mean(suite.scores.get(arm)),
+                             **{k: _plain(getattr(delta, k, None)) for k in DELTA_KEYS},
+                             "n_clusters": n_clusters})
         return _frame(rows, SUITE_COLUMNS, optional=("n_clusters", "skipped"))
 
     def samples_frame(self) -> pd.DataFrame:
         """One row per sample × arm: the headline score's value and pass/fail, output text, target, input."""
         rows = []
-        for suite, samples in (self.data.get("samples") or {}).items():
-            for sample in samples or []:
-                for arm, out in (sample.get("outputs") or {}).items():
-                    rows.append({"suite": suite, "sample_id": sample.get("id"), "arm": arm,
-                                 **{k: out.get(k) for k in ("value", "passed", "error", "text")},
-                                 **{k: sample.get(k) for k in ("target", "input", "category")}})
+        for suite, samples in self.samples.items():
+            for sample in samples:
+                for arm, out in sample.outputs.items():
+                    rows.append({"suite": suite, "sample_id": sample.id, "arm": arm, "value": out.value,
+                                 "passed": out.passed, "error": out.error, "text": out.text,
+                                 "target": sample.target, "input": sample.input, "category": sample.category})
         return _frame(rows, SAMPLE_COLUMNS)
 
     def flips_frame(self) -> pd.DataFrame:
         """One row per sample whose pass/fail differs between the reference and a candidate."""
-        return _frame(list(self.data.get("flips") or []), FLIP_COLUMNS)
+        return _frame([flip.model_dump(mode="json") for flip in self.flips], FLIP_COLUMNS)
+
+
+def _mean(score: schema.ArmScore | None) -> float | None:
+    return score.mean if score is not None else None
+
+
+def _plain(value: Any) -> Any:
+    """A verdict as its plain word (frames hold plain values), anything else as it is."""
+    return value.value if isinstance(value, Enum) else value
 
 
 @dataclass
@@ -137,17 +149,19 @@ class Run:
 
 
 def load_comparison(path: str | Path) -> Comparison:
-    """Load a compare output folder (or its comparison.json) for analysis as DataFrames."""
+    """Load a compare output folder (or its comparison.json), of any schema version, as a typed comparison.
+
+    A file that is not a comparison, is malformed, or comes from a newer evalkit is a :class:`DataError`.
+    """
     path = Path(path)
     file = path / COMPARISON_FILE if path.is_dir() else path
     if path.is_dir() and not file.is_file():
         raise DataError(f"{path}: no {COMPARISON_FILE} in this folder.",
                         hint="give the --out folder of `evalkit compare`, or its comparison.json")
     data = read_json(file, "comparison")
-    if not isinstance(data, dict) or not isinstance(data.get("suites"), list):
-        raise DataError(f"{file}: not an evalkit comparison (no 'suites' list).",
-                        hint="give the comparison.json written by `evalkit compare`")
-    return Comparison(data=data, path=file)
+    comparison = schema.read_comparison(data, str(file), cls=Comparison)
+    comparison._path, comparison._data = file, data
+    return comparison
 
 
 def load_run(run_dir: str | Path) -> Run:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from evalkit.compare.schema import Comparison, MergeParity
 from evalkit.errors import ConfigError, ModelError
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.runner.store import write_json_atomic
@@ -135,34 +136,32 @@ def merged_spec_doc(spec: ModelSpec, dtype: str) -> dict:
     return doc
 
 
-def parity(comparison: dict) -> list[dict]:
+def parity(comparison: Comparison) -> list[MergeParity]:
     """Per suite: how often the merged arm disagrees with the adapter arm (score, text); the paired delta."""
-    reference = comparison["arms"][0]["name"]
+    reference = comparison.arms[0].name
     rows = []
-    for suite in comparison["suites"]:
-        if suite.get("skipped") or not suite.get("deltas"):
+    for suite in comparison.suites:
+        if suite.skipped or not suite.deltas:
             continue
-        delta = suite["deltas"][0]
-        samples = comparison["samples"].get(suite["name"]) or []
-        pairs = [(s["outputs"].get(reference), s["outputs"].get(delta["arm"])) for s in samples]
-        pairs = [
-            (a, b) for a, b in pairs if a and b and a.get("value") is not None and b.get("value") is not None
-        ]
-        flips = sum(a["value"] != b["value"] for a, b in pairs)
-        texts = sum(a.get("text") != b.get("text") for a, b in pairs)
+        delta = suite.deltas[0]
+        samples = comparison.samples.get(suite.name) or []
+        pairs = [(s.outputs.get(reference), s.outputs.get(delta.arm)) for s in samples]
+        pairs = [(a, b) for a, b in pairs if a and b and a.value is not None and b.value is not None]
+        flips = sum(a.value != b.value for a, b in pairs)
+        texts = sum(a.text != b.text for a, b in pairs)
         rows.append(
-            {
-                "suite": suite["name"],
-                "metric": suite["metric"],
-                "n": len(pairs),
-                "flips": flips,
-                "flip_rate": flips / len(pairs) if pairs else None,
-                "text_diff_rate": texts / len(pairs) if pairs else None,
-                "delta": delta["delta"],
-                "low": delta["low"],
-                "high": delta["high"],
-                "verdict": delta["verdict"],
-            }
+            MergeParity(
+                suite=suite.name,
+                metric=suite.metric,
+                n=len(pairs),
+                flips=flips,
+                flip_rate=flips / len(pairs) if pairs else None,
+                text_diff_rate=texts / len(pairs) if pairs else None,
+                delta=delta.delta,
+                low=delta.low,
+                high=delta.high,
+                verdict=delta.verdict,
+            )
         )
     return rows
 
@@ -176,7 +175,7 @@ def merge_check(
     limit: int | None = None,
     use_cache: bool = True,
     progress=None,
-) -> dict:
+) -> Comparison:
     """Compare the adapter arm (reference) with the merged model; the comparison gains ``merge_check``."""
     from evalkit.compare.orchestrate import CompareRequest, compare, write_outputs
 
@@ -186,6 +185,5 @@ def merge_check(
         ),
         progress=progress,
     )
-    comparison["merge_check"] = parity(comparison)
-    write_outputs(comparison, out)
-    return comparison
+    comparison.merge_check = parity(comparison)
+    return write_outputs(comparison, out)

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 from evalkit.compare.paired import PairedStats, analyse_pairs, decide, prepare_pairs, variance_doc
 from evalkit.compare.rundata import RunData
+from evalkit.compare.schema import COMPARISON_SCHEMA_VERSION
 from evalkit.compare.share import prompt_share
 from evalkit.compare.stats import bootstrap_mean_ci, holm_correction
 from evalkit.compare.verdicts import forgetting_verdict, prompt_only_conclusion
 from evalkit.errors import EvalkitError
 from evalkit.suite.spec import FORGETTING_KINDS
-from evalkit.types import SCHEMA_VERSION
 from evalkit.versions import package_versions
 
 
@@ -45,6 +45,10 @@ def build_comparison(
 ) -> dict:
     """The comparison dict (comparison.json): ``arms[0]`` is the reference, runs are ``runs[suite][arm]``.
 
+    The dict is what later stages add to (trust, lm-eval, pairwise) before
+    :func:`~evalkit.compare.schema.validate_written` types it; its shape is
+    :class:`~evalkit.compare.schema.Comparison`.
+
     ``sequential`` maps (suite, candidate) to the confidence-sequence results of a sequential
     compare; they replace the fixed-n interval, test and verdict of those deltas (fixed-n
     inference is not valid after stopping on the data) and leave the Holm family.
@@ -73,7 +77,7 @@ def build_comparison(
         for arm in candidates
     ]
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": COMPARISON_SCHEMA_VERSION,
         "name": name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "arms": [{**a, "role": "reference" if a["name"] == reference else "candidate"} for a in arms],

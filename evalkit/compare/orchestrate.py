@@ -12,6 +12,7 @@ from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
 from evalkit.compare.names import check_distinct_suites, distinct
 from evalkit.compare.rundata import RunData, load_run_dir
+from evalkit.compare.schema import Comparison, validate_written
 from evalkit.config import locate
 from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_reproduce
@@ -79,7 +80,7 @@ def unique_names(specs: list[ModelSpec], reserved: tuple[str, ...] = ()) -> list
             for spec, name in zip(specs, distinct([s.display_name for s in specs], reserved))]
 
 
-def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
+def compare(request: CompareRequest, progress: Callable | None = None) -> Comparison:
     """Run the comparison end to end and write comparison.json, index.html, summary.md into ``out``."""
     from evalkit.api import open_cache, run_arm
 
@@ -110,6 +111,10 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     gate = load_gate(request.gate) if request.gate else None
     if gate is not None:
         check_gate_suites(gate, request.gate, [s.name for s in suites] + [name for name, _ in skipped])
+    if request.history is not None:  # a malformed history file fails now, not after every arm ran
+        from evalkit.compare.history import history_rows
+
+        history_rows(request.history)
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
@@ -178,19 +183,16 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     attach_trust(comparison, trust, runs)
     if request.pairwise:
         _add_pairwise(comparison, suites)
+    doc = validate_written(comparison)  # assembled: from here on the comparison is typed
     if gate is not None:
-        comparison["gate"] = evaluate_gate(comparison, gate, str(request.gate))
+        doc.gate = evaluate_gate(doc, gate, str(request.gate))
     if request.history is not None:
         from evalkit.compare.history import append_history, history_rows
 
-        append_history(request.history, comparison)
-        comparison["history"] = history_rows(request.history)
-    comparison["metadata"]["timings"] = {
-        "arms_s": timings,
-        "total_s": round(time.perf_counter() - started, 2),
-    }
-    write_outputs(comparison, request.out)
-    return comparison
+        append_history(request.history, doc)
+        doc.history = history_rows(request.history)
+    doc.metadata.timings = {"arms_s": timings, "total_s": round(time.perf_counter() - started, 2)}
+    return write_outputs(doc, request.out)
 
 
 def _refuse_sequential_baseline() -> None:
@@ -269,12 +271,18 @@ def skipped_suite_block(name: str, reason: str) -> dict:
     }
 
 
-def write_outputs(comparison: dict, out: Path) -> None:
-    """comparison.json, the HTML report, the markdown summary (and nothing else)."""
+def write_outputs(comparison: dict | Comparison, out: Path) -> Comparison:
+    """comparison.json, the HTML report, the markdown summary (and nothing else); returns it typed.
+
+    This is where every comparison.json is written, so the document is validated here
+    (:func:`~evalkit.compare.schema.validate_written`): a wrong shape fails before any file is written.
+    """
     from evalkit.report.html import render_report
     from evalkit.report.markdown import render_markdown_summary
 
+    doc = validate_written(comparison)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "comparison.json", comparison)
-    render_report(comparison, out)
-    write_text_atomic(out / "summary.md", render_markdown_summary(comparison))
+    write_json_atomic(out / "comparison.json", doc.to_doc())
+    render_report(doc, out)
+    write_text_atomic(out / "summary.md", render_markdown_summary(doc))
+    return doc

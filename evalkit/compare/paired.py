@@ -37,6 +37,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
+from evalkit.compare.schema import Verdict
 from evalkit.compare.stats import mcnemar_exact, paired_permutation_test
 
 __all__ = [
@@ -46,10 +47,11 @@ __all__ = [
     "variance_doc",
 ]
 
-IMPROVED = "improved"
-REGRESSED = "regressed"
-NO_CHANGE = "no significant change"
-INCONCLUSIVE = "inconclusive (underpowered)"
+# Plain strings (the words of the Verdict enum), so the public PairedVerdict stays a plain record.
+IMPROVED = Verdict.IMPROVED.value
+REGRESSED = Verdict.REGRESSED.value
+NO_CHANGE = Verdict.NO_CHANGE.value
+INCONCLUSIVE = Verdict.INCONCLUSIVE.value
 POWER = 0.8  # the power evalkit promises
 # The power it plans at.  A verdict needs the exact (discrete, conservative) test *and* the
 # interval to agree, and the planning inputs are estimates; planned at a bare 80%, the delivered

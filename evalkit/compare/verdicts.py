@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from evalkit.compare.paired import IMPROVED, INCONCLUSIVE, NO_CHANGE, REGRESSED
+from evalkit.compare.schema import ForgettingVerdict
 from evalkit.compare.share import DECISION_SHARE, ShareResult
 
 __all__ = [
@@ -15,7 +16,7 @@ def forgetting_verdict(arm: str, entries: list[dict], budget: float | None) -> d
     if not entries:
         return {
             "arm": arm,
-            "verdict": "not measured",
+            "verdict": ForgettingVerdict.NOT_MEASURED.value,
             "suites": [],
             "worst_suite": None,
             "worst_delta": None,
@@ -28,18 +29,18 @@ def forgetting_verdict(arm: str, entries: list[dict], budget: float | None) -> d
     regressed = [e for e in entries if e["verdict"] == REGRESSED]
     over_budget = budget is not None and worst["low"] < -budget
     if regressed:
-        verdict = "forgetting"
+        verdict = ForgettingVerdict.FORGETTING.value
         names = ", ".join(f"{e['suite']} ({_points(e['delta'], signed=True)})" for e in regressed)
         text = f"{arm} forgot: significant drops on {names}"
     elif any(e["verdict"] == INCONCLUSIVE for e in entries) or over_budget:
-        verdict = "inconclusive"
+        verdict = ForgettingVerdict.INCONCLUSIVE.value
         text = (
             f"{arm}: no significant drop, but the data cannot rule out one; worst is {worst['suite']} "
             f"({_points(worst['delta'], signed=True)}, CI {_points(worst['low'], signed=True)} to "
             f"{_points(worst['high'], signed=True)})"
         )
     else:
-        verdict = "no forgetting detected"
+        verdict = ForgettingVerdict.NONE_DETECTED.value
         text = (
             f"{arm}: no forgetting detected on {len(entries)} suite(s); worst is {worst['suite']} "
             f"({_points(worst['delta'], signed=True)})"

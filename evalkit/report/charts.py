@@ -15,15 +15,16 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from evalkit.compare.schema import Verdict
 from evalkit.report.text import finite, fmt_ci, fmt_delta, fmt_p, fmt_score
 
 # Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 VERDICT_STYLE = {  # verdict -> (colour, marker symbol)
-    "improved": ("#0072B2", "triangle-up"),
-    "regressed": ("#D55E00", "triangle-down"),
-    "no significant change": ("#6B7280", "circle"),
-    "inconclusive (underpowered)": ("#E69F00", "diamond"),
+    Verdict.IMPROVED: ("#0072B2", "triangle-up"),
+    Verdict.REGRESSED: ("#D55E00", "triangle-down"),
+    Verdict.NO_CHANGE: ("#6B7280", "circle"),
+    Verdict.INCONCLUSIVE: ("#E69F00", "diamond"),
 }
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 

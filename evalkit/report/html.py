@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import plotly.offline
 
+from evalkit.compare.schema import Comparison
 from evalkit.report import charts
 from evalkit.report.text import (
     as_display,
@@ -127,9 +128,13 @@ def _sample_tables(comparison: dict[str, Any], arm_names: list[str]) -> list[dic
     return tables
 
 
-def build_context(comparison: dict[str, Any]) -> dict[str, Any]:
-    """Everything the template needs, computed from a (raw) comparison dict."""
-    comparison = deep_clean(comparison)
+def build_context(comparison: Comparison | dict[str, Any]) -> dict[str, Any]:
+    """Everything the template needs, computed from a comparison's JSON document.
+
+    The page is drawn from the document (strings cleaned for display), so a typed comparison is
+    dumped first; a raw dict is drawn as it is, defensively, whatever its shape.
+    """
+    comparison = deep_clean(comparison.to_doc() if isinstance(comparison, Comparison) else comparison)
     arms = [a for a in comparison.get("arms") or [] if isinstance(a, dict)]
     arm_names = [str(a.get("name")) for a in arms]
     reference = next((a.get("name") for a in arms if a.get("role") == "reference"), None)
@@ -176,17 +181,17 @@ def _dict_or_none(value: Any) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def render_html(comparison: dict[str, Any]) -> str:
+def render_html(comparison: Comparison | dict[str, Any]) -> str:
     """Render the report page for ``comparison`` and return it as a string."""
     context = build_context(comparison)
     context["plotly_js"] = _plotly_js()
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def render_report(comparison: dict[str, Any], out_dir: Path) -> Path:
+def render_report(comparison: Comparison | dict[str, Any], out_dir: Path) -> Path:
     """Write the self-contained report to ``out_dir/index.html`` and return its path.
 
-    ``comparison`` is the dict stored in ``comparison.json`` (schema version 1).
+    ``comparison`` is the typed comparison, or the dict stored in a ``comparison.json``.
     The page needs no network: open it straight from disk.
     """
     out_dir = Path(out_dir)

@@ -6,51 +6,50 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from evalkit.compare.schema import Comparison, Verdict, as_comparison
 from evalkit.report.text import fmt_ci, fmt_delta, xml_text
 
 
-def _cases(comparison: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+def _cases(comparison: Comparison) -> tuple[str, list[dict[str, Any]]]:
     """(suite name, [{"classname", "name", "failure" or None, "skipped" or None}])."""
-    gate = comparison.get("gate")
+    gate = comparison.gate
     if gate:
-        cases = [{"classname": f"evalkit.gate.{rule.get('suite') or 'all'}", "name": rule.get("name"),
-                  "failure": None if rule.get("passed") else (rule.get("message") or "gate rule failed"),
-                  "skipped": None, "text": rule.get("message")}
-                 for rule in gate.get("rules") or []]
+        cases = [{"classname": f"evalkit.gate.{rule.suite or 'all'}", "name": rule.name,
+                  "failure": None if rule.passed else (rule.message or "gate rule failed"),
+                  "skipped": None, "text": rule.message}
+                 for rule in gate.rules]
         return "evalkit.gate", cases
     cases = []
-    for suite in comparison.get("suites") or []:
-        classname = f"evalkit.suite.{suite.get('name')}"
-        if suite.get("skipped"):
-            cases.append({"classname": classname, "name": str(suite.get("name")), "failure": None,
-                          "skipped": suite.get("skipped"), "text": None})
+    for suite in comparison.suites:
+        classname = f"evalkit.suite.{suite.name}"
+        if suite.skipped:
+            cases.append({"classname": classname, "name": str(suite.name), "failure": None,
+                          "skipped": suite.skipped, "text": None})
             continue
-        binary = bool(suite.get("binary"))
-        for delta in suite.get("deltas") or []:
-            verdict = delta.get("verdict")
-            summary = (f"{delta.get('arm')} on {suite.get('name')}: {verdict} "
-                       f"({fmt_delta(delta.get('delta'), binary)} "
-                       f"{fmt_ci(delta.get('low'), delta.get('high'), binary, signed=True)})")
-            cases.append({"classname": classname, "name": f"{suite.get('name')} [{delta.get('arm')}]",
-                          "failure": summary if verdict == "regressed" else None, "skipped": None,
+        for delta in suite.deltas:
+            summary = (f"{delta.arm} on {suite.name}: {delta.verdict} "
+                       f"({fmt_delta(delta.delta, suite.binary)} "
+                       f"{fmt_ci(delta.low, delta.high, suite.binary, signed=True)})")
+            cases.append({"classname": classname, "name": f"{suite.name} [{delta.arm}]",
+                          "failure": summary if delta.verdict == Verdict.REGRESSED else None, "skipped": None,
                           "text": summary})
     return "evalkit.verdicts", cases
 
 
-def junit_xml(comparison: dict[str, Any]) -> str:
+def junit_xml(comparison: Comparison | dict) -> str:
     """Return the JUnit XML document for ``comparison`` as a string."""
+    comparison = as_comparison(comparison)
     suite_name, cases = _cases(comparison)
     failures = sum(1 for c in cases if c["failure"] is not None)
     skipped = sum(1 for c in cases if c["skipped"] is not None)
-    timings = (comparison.get("metadata") or {}).get("timings") or {}
-    total = timings.get("total_s")
-    root = ET.Element("testsuites", name=xml_text(comparison.get("name") or "evalkit"),
+    total = comparison.metadata.timings.get("total_s")
+    root = ET.Element("testsuites", name=xml_text(comparison.name or "evalkit"),
                       tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped))
     suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(cases)), failures=str(failures),
                           errors="0", skipped=str(skipped),
                           time=f"{float(total):.3f}" if isinstance(total, (int, float)) else "0")
-    if comparison.get("created"):
-        suite.set("timestamp", xml_text(comparison["created"]))
+    if comparison.created:
+        suite.set("timestamp", xml_text(comparison.created))
     for case in cases:
         element = ET.SubElement(suite, "testcase", classname=xml_text(case["classname"]),
                                 name=xml_text(case["name"]), time="0")
@@ -65,7 +64,7 @@ def junit_xml(comparison: dict[str, Any]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(comparison: dict[str, Any], path: Path) -> Path:
+def write_junit(comparison: Comparison | dict, path: Path) -> Path:
     """Write JUnit XML for ``comparison`` to ``path`` and return it.
 
     With a gate, each gate rule is one ``<testcase>`` (``<failure>`` carries the

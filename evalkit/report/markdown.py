@@ -6,6 +6,7 @@ import html
 import re
 from typing import Any
 
+from evalkit.compare.schema import Comparison, GateResult, as_comparison
 from evalkit.report.text import clean_text, fmt_ci, fmt_delta, fmt_p, fmt_score, verdict_symbol
 
 MAX_CELL = 300
@@ -24,28 +25,31 @@ def _verdict(verdict: Any) -> str:
     return f"{verdict_symbol(verdict)} {md(verdict)}"
 
 
-def _gate_lines(gate: dict[str, Any]) -> list[str]:
-    lines = [f"**Gate: {'✅ passed' if gate.get('passed') else '❌ failed'}**", ""]
-    for rule in gate.get("rules") or []:
-        mark = "✅" if rule.get("passed") else "❌"
-        message = f" — {md(rule.get('message'))}" if rule.get("message") else ""
-        lines.append(f"- {mark} **{md(rule.get('name'))}**{message}")
+def _gate_lines(gate: GateResult) -> list[str]:
+    lines = [f"**Gate: {'✅ passed' if gate.passed else '❌ failed'}**", ""]
+    for rule in gate.rules:
+        mark = "✅" if rule.passed else "❌"
+        message = f" — {md(rule.message)}" if rule.message else ""
+        lines.append(f"- {mark} **{md(rule.name)}**{message}")
     return lines + [""]
 
 
-def _verdict_table(comparison: dict[str, Any], reference: str | None) -> list[str]:
+def _mean(comparison_scores: dict, arm: str | None) -> float | None:
+    score = comparison_scores.get(arm)
+    return score.mean if score is not None else None
+
+
+def _verdict_table(comparison: Comparison, reference: str | None) -> list[str]:
     rows = []
-    for suite in comparison.get("suites") or []:
-        binary = bool(suite.get("binary"))
-        scores = suite.get("scores") or {}
-        for delta in suite.get("deltas") or []:
-            arm = delta.get("arm")
-            ref = (scores.get(reference) or {}).get("mean")
-            cand = (scores.get(arm) or {}).get("mean")
-            ci = fmt_ci(delta.get("low"), delta.get("high"), binary, signed=True)
-            cells = [md(suite.get("name")), md(arm), fmt_score(ref, binary), fmt_score(cand, binary),
-                     f"{fmt_delta(delta.get('delta'), binary)} {ci}".strip(), fmt_p(delta.get("p_holm")),
-                     _verdict(delta.get("verdict"))]
+    for suite in comparison.suites:
+        binary = suite.binary
+        for delta in suite.deltas:
+            arm = delta.arm
+            ref, cand = _mean(suite.scores, reference), _mean(suite.scores, arm)
+            ci = fmt_ci(delta.low, delta.high, binary, signed=True)
+            cells = [md(suite.name), md(arm), fmt_score(ref, binary), fmt_score(cand, binary),
+                     f"{fmt_delta(delta.delta, binary)} {ci}".strip(), fmt_p(delta.p_holm),
+                     _verdict(delta.verdict)]
             rows.append("| " + " | ".join(cells) + " |")
     if not rows:
         return ["_No candidate was compared with a reference._", ""]
@@ -55,7 +59,7 @@ def _verdict_table(comparison: dict[str, Any], reference: str | None) -> list[st
     return header + rows + [""]
 
 
-def render_markdown_summary(comparison: dict[str, Any]) -> str:
+def render_markdown_summary(comparison: Comparison | dict) -> str:
     """Return a GitHub-flavoured markdown summary of ``comparison``.
 
     It holds the verdict table (one row per suite × candidate arm), the gate
@@ -63,33 +67,31 @@ def render_markdown_summary(comparison: dict[str, Any]) -> str:
     notices. Every string from the data is escaped, so outputs or names
     cannot inject markup.
     """
-    arms = [a for a in comparison.get("arms") or [] if isinstance(a, dict)]
-    reference = next((a.get("name") for a in arms if a.get("role") == "reference"), None)
-    lines = [f"## evalkit: {md(comparison.get('name') or 'comparison')}", ""]
-    if comparison.get("gate"):
-        lines += _gate_lines(comparison["gate"])
+    comparison = as_comparison(comparison)
+    reference = next((a.name for a in comparison.arms if a.role == "reference"), None)
+    lines = [f"## evalkit: {md(comparison.name or 'comparison')}", ""]
+    if comparison.gate:
+        lines += _gate_lines(comparison.gate)
     lines += _verdict_table(comparison, reference)
 
-    skipped = [s for s in comparison.get("suites") or [] if s.get("skipped")]
-    said = {f"{s.get('name')}: {s.get('skipped')}" for s in skipped}  # a skip's notice is already listed
-    notices = [n for n in (comparison.get("metadata") or {}).get("notices") or [] if n not in said]
+    skipped = [s for s in comparison.suites if s.skipped]
+    said = {f"{s.name}: {s.skipped}" for s in skipped}  # a skip's notice is already listed
+    notices = [n for n in comparison.metadata.notices if n not in said]
     if skipped or notices:
         lines += ["**Notices**", ""]
-        lines += [f"- ⚠️ {md(s.get('name'))} skipped: {md(s.get('skipped'))}" for s in skipped]
+        lines += [f"- ⚠️ {md(s.name)} skipped: {md(s.skipped)}" for s in skipped]
         lines += [f"- ⚠️ {md(n)}" for n in notices]
         lines.append("")
 
-    prompt_only = comparison.get("prompt_only") or []
-    if prompt_only:
+    if comparison.prompt_only:
         lines += ["### Is fine-tuning worth it over a prompt?", ""]
-        lines += [f"- **{md(p.get('suite'))}**: {md(p.get('conclusion'))}" for p in prompt_only]
+        lines += [f"- **{md(p.suite)}**: {md(p.conclusion)}" for p in comparison.prompt_only]
         lines.append("")
 
-    forgetting = comparison.get("forgetting") or []
-    if forgetting:
+    if comparison.forgetting:
         lines += ["### Forgetting", ""]
-        for item in forgetting:
-            text = f" — {md(item.get('text'))}" if item.get("text") else ""
-            lines.append(f"- **{md(item.get('arm'))}**: {_verdict(item.get('verdict'))}{text}")
+        for item in comparison.forgetting:
+            text = f" — {md(item.text)}" if item.text else ""
+            lines.append(f"- **{md(item.arm)}**: {_verdict(item.verdict)}{text}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -13,20 +13,22 @@ import math
 import re
 from typing import Any
 
+from evalkit.compare.schema import ForgettingVerdict, Verdict
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # C0 controls except tab / newline / carriage return, DEL, and the C1 block.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Characters XML 1.0 cannot carry at all (after the replacements above).
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-VERDICTS = {
-    "improved": ("improved", "▲"),
-    "regressed": ("regressed", "▼"),
-    "no significant change": ("neutral", "●"),
-    "inconclusive (underpowered)": ("inconclusive", "?"),
-    "no forgetting detected": ("improved", "✓"),
-    "forgetting": ("regressed", "▼"),
-    "inconclusive": ("inconclusive", "?"),
+VERDICTS = {  # verdict word -> (CSS class, symbol)
+    Verdict.IMPROVED: ("improved", "▲"),
+    Verdict.REGRESSED: ("regressed", "▼"),
+    Verdict.NO_CHANGE: ("neutral", "●"),
+    Verdict.INCONCLUSIVE: ("inconclusive", "?"),
+    ForgettingVerdict.NONE_DETECTED: ("improved", "✓"),
+    ForgettingVerdict.FORGETTING: ("regressed", "▼"),
+    ForgettingVerdict.INCONCLUSIVE: ("inconclusive", "?"),
 }
 
 

@@ -198,7 +198,7 @@ def _compare(base: Path, tuned: Path, suites: list[str], out: Path, limit, use_c
     comparison = compare(CompareRequest(specs=[base, tuned], suites=list(suites), out=out, limit=limit,
                                         use_cache=use_cache), progress=progress_bar)
     if curve is not None:
-        comparison["checkpoints"] = curve["checkpoints"]
-        write_outputs(comparison, out)
+        comparison.checkpoints = curve["checkpoints"]
+        comparison = write_outputs(comparison, out)
     print_comparison(comparison)
     console.print(f"report: {(out / 'index.html').resolve()}")

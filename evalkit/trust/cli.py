@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from evalkit.cli_support import console, handle_errors
+from evalkit.compare.schema import MergeParity
 
 
 def print_leakage(report: dict) -> None:
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
             print_leakage(report)
 
 
-def print_parity(rows: list[dict]) -> None:
+def print_parity(rows: list[MergeParity]) -> None:
     """The merge check: per suite how often the merged model disagrees with the adapter arm."""
     from rich.table import Table
 
@@ -97,17 +98,17 @@ def print_parity(rows: list[dict]) -> None:
     ):
         table.add_column(col, justify="left" if col in ("suite", "metric", "verdict") else "right")
     for r in rows:
-        rate = "—" if r["flip_rate"] is None else f"{r['flip_rate']:.1%}"
-        text = "—" if r["text_diff_rate"] is None else f"{r['text_diff_rate']:.1%}"
+        rate = "—" if r.flip_rate is None else f"{r.flip_rate:.1%}"
+        text = "—" if r.text_diff_rate is None else f"{r.text_diff_rate:.1%}"
         table.add_row(
-            r["suite"],
-            r["metric"],
-            str(r["n"]),
-            str(r["flips"]),
+            r.suite,
+            r.metric,
+            str(r.n),
+            str(r.flips),
             rate,
             text,
-            f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]",
-            r["verdict"],
+            f"{r.delta:+.3f} [{r.low:+.3f}, {r.high:+.3f}]",
+            str(r.verdict),
         )
     console.print(table)
 
@@ -144,5 +145,5 @@ def register_merge(app: typer.Typer) -> None:
             comparison = merge_check(
                 adapter_spec, merged, suites=suite, out=report, limit=limit, progress=progress_bar
             )
-            print_parity(comparison["merge_check"])
+            print_parity(comparison.merge_check)
             console.print(f"report: {(report / 'index.html').resolve()}")

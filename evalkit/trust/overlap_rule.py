@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def overlap_rule(comparison: dict, arm: str, limit: float) -> dict:
+if TYPE_CHECKING:
+    from evalkit.compare.schema import Comparison
+
+
+def overlap_rule(comparison: Comparison, arm: str, limit: float) -> dict:
     """Fail when any suite's leaked share (exact + near) exceeds ``limit``, or leakage was not checked."""
     name = f"max_overlap {limit:g}"
     reports = [
         r
-        for r in (comparison.get("trust") or {}).get("leakage") or []
+        for r in (comparison.trust or {}).get("leakage") or []
         if r.get("arms") is None or arm in r["arms"]
     ]
     if not reports:

@@ -124,3 +124,19 @@ def test_cli_compare_gate_exit_codes(tiny_model_dir, echo_suite, tmp_path):
     usage = runner.invoke(app, [*args, "--gate", str(typo)])
     assert usage.exit_code == 2
     assert "min_score" in usage.output and "Traceback" not in usage.output
+
+
+def test_cli_compare_with_a_malformed_history_file_is_a_clear_error_before_any_run(tiny_model_dir, tmp_path):
+    specs = []
+    for name in ("base", "other"):
+        specs.append(tmp_path / f"{name}.yaml")
+        specs[-1].write_text(yaml.safe_dump({"name": name, "base": str(tiny_model_dir)}))
+    suite = write_suite(tmp_path / "suites" / "tiny", [{"id": "a", "input": "hi", "target": "x"}],
+                        {"name": "tiny", "scorers": [{"name": "exact_match"}]})
+    history = tmp_path / "history.jsonl"
+    history.write_text(json.dumps({"date": "2026-11-01", "suite": "tiny", "mean": 0.5}) + "\n")
+    result = CliRunner().invoke(app, ["compare", *map(str, specs), "--suite", str(suite), "--out",
+                                      str(tmp_path / "out"), "--history", str(history)])
+    assert result.exit_code == 2, result.output
+    assert "row 1 is not an evalkit history row: arm: Field required" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import re
 import pytest
 from loopback_messages import fixed, rubric_options, user_text
 
+from evalkit.compare.schema import PairwiseResult
 from evalkit.judge.pairwise import (
     add_pairwise_to_comparison,
     judge_pairwise,
@@ -82,6 +83,7 @@ def test_add_pairwise_to_comparison(fake_key, messages_server):
     comparison = _comparison()
     block = add_pairwise_to_comparison(comparison, "support-replies", _config(messages_server))
     assert comparison["suites"][0]["pairwise"] is block and block["reference"] == "base"
+    assert PairwiseResult.model_validate(block).arms["tuned"].wins == block["arms"]["tuned"]["wins"]
     tuned = block["arms"]["tuned"]
     rows = comparison["samples"]["support-replies"]
     errors = [row["outputs"]["tuned"]["pairwise"]["error"] for row in rows]

@@ -119,7 +119,7 @@ def make_comparison() -> dict[str, Any]:
                            "p_value": 0.004 if low > 0 or high < 0 else 0.4,
                            "p_holm": 0.012 if low > 0 or high < 0 else 0.8,
                            "test": "mcnemar_exact" if binary else "paired_bootstrap",
-                           "mde": (high - low) / 2 * 1.4, "required_n_for_5pt": 900, "n": n,
+                           "mde": (high - low) / 2 * 1.4, "required_n_for_min_effect": 900, "n": n,
                            "verdict": _verdict(low, high, 0.3 if binary else 3.0),
                            "fail_to_pass": f2p, "pass_to_fail": p2f})
         suites.append({"name": name, "kind": kind, "version": "1", "metric": metric, "binary": binary, "n": n,

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import plotly.offline
 
 from evalkit.report import charts
-from evalkit.report.html import build_context, json_for_script, preview, render_report
+from evalkit.report.html import build_context, json_for_script, preview, render_html, render_report
 from evalkit.report.text import clean_text
 
 URL_ATTRS = {"src", "href", "action", "formaction", "data", "poster", "srcset", "background", "xlink:href"}
@@ -200,3 +200,11 @@ def test_pairwise_judge_block_is_rendered_and_escaped(comparison, tmp_path):
     html = render_report(comparison, tmp_path).read_text(encoding="utf-8")
     assert 'id="pairwise"' in html
     assert "60% (30–90%)" in html and "20%" in html
+
+
+def test_the_synthetic_comparison_is_a_valid_document_and_renders_the_same_typed(comparison: dict) -> None:
+    from evalkit.compare.schema import validate_written
+
+    typed = validate_written(comparison)
+    assert typed.to_doc() == {**comparison, "schema_version": typed.schema_version}
+    assert render_html(typed) == render_html({**comparison, "schema_version": typed.schema_version})

@@ -70,6 +70,7 @@ def test_md_cell_helper() -> None:
 
 
 def test_empty_comparison() -> None:
-    text = render_markdown_summary({"name": "empty", "arms": [], "suites": []})
+    text = render_markdown_summary({"schema_version": 2, "name": "empty", "created": "2026-11-23T12:00:00Z",
+                                    "arms": [], "suites": []})
     assert text.startswith("## evalkit: empty")
     assert "No candidate was compared" in text

@@ -72,3 +72,8 @@ def test_the_installed_package_loads_a_suite_by_name_from_another_folder(wheel, 
     root, count = done.stdout.split()
     assert Path(root) == target / "evalkit" / "suites"
     assert int(count) == 160
+
+
+def test_the_wheel_ships_the_comparison_json_schema(wheel):
+    shipped = zipfile.ZipFile(wheel).read("evalkit/compare/comparison.schema.json").decode("utf-8")
+    assert shipped == (REPO / "evalkit" / "compare" / "comparison.schema.json").read_text(encoding="utf-8")
