@@ -24,7 +24,7 @@ _EXPORTS = {
     "Sample": "evalkit.types",
     "Generation": "evalkit.types",
     "Score": "evalkit.types",
-    "scorer": "evalkit.scorers.registry",
+    "scorer": "evalkit.scorers.base",
     "EvalkitError": "evalkit.errors",
     "paired_verdict": "evalkit.compare.paired",
     "PairedVerdict": "evalkit.compare.paired",

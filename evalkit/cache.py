@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.home import cache_db_path
 from evalkit.sqlite_files import database_bytes, is_damage, move_aside, open_wal
 from evalkit.types import Generation
 
@@ -155,3 +156,7 @@ class GenerationCache:
         """Close the connection."""
         self._conn.close()
 
+
+def open_cache() -> GenerationCache:
+    """The generation cache under ``$EVALKIT_HOME``."""
+    return GenerationCache(cache_db_path())

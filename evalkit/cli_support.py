@@ -127,6 +127,11 @@ def progress_bar(description: str, total: int | None = None):
         yield update
 
 
+def print_skipped(name: str, reason: str) -> None:
+    """The notice for a suite that could not run here (the others still run)."""
+    err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(reason)}")
+
+
 def fmt_score(value: float | None) -> str:
     """A metric as a percentage-like string, or an em dash."""
     return "—" if value is None else f"{value:.3f}"

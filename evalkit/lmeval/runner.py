@@ -27,7 +27,7 @@ from evalkit.lmeval.reproduce import model_device, reproduce_block
 from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include_dir, task_manager
 from evalkit.models.loader import Arm
 from evalkit.redact import redact_record
-from evalkit.runner.run import RunResult, suite_signature
+from evalkit.runner.rundir import RunResult, suite_signature
 from evalkit.runner.schema import read_run_file
 from evalkit.runner.scoring import summarise
 from evalkit.runner.store import write_json_atomic, write_jsonl_atomic

@@ -26,9 +26,9 @@ import httpx
 from evalkit.errors import ConfigError, EvalkitError, ModelError
 from evalkit.models import http_retry
 from evalkit.models.backend import BatchCallback
-from evalkit.models.hf_backend import cut_at_stop
 from evalkit.models.prompting import as_messages, render_prompt
 from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.models.stop_strings import cut_at_stop
 from evalkit.redact import mask_secret, redact_text, redact_url
 from evalkit.types import Generation, SampleInput
 

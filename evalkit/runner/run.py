@@ -1,21 +1,23 @@
-"""`run_suite`: generate (cached, resumable), score and summarise one arm on one suite."""
+"""`run_suite`: generate (cached, resumable), score and summarise one arm on one suite; `run_arm`: many."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.judge.usage import write_judge_usage
+from evalkit.lmeval.runner import run_lm_eval_suite
 from evalkit.models.draws import draw_seed, samples_per_item
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.redact import mask_secret, redact_record
 from evalkit.runner.context import announce, context_warnings, recorded_warnings
+from evalkit.runner.rundir import RunResult, arm_run_dir, suite_signature
 from evalkit.runner.schema import read_run_file, schema_problem
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
@@ -30,35 +32,6 @@ from evalkit.types import SCHEMA_VERSION, Generation
 from evalkit.versions import package_versions
 
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class RunResult:
-    """A finished run: where it lives and its metrics."""
-
-    out_dir: Path
-    metrics: dict
-    generated: int
-    cached: int
-    resumed: int
-
-    @property
-    def primary(self) -> float | None:
-        """The suite's headline metric."""
-        return self.metrics["metrics"][self.metrics["primary_metric"]]["mean"]
-
-
-def suite_signature(suite: Suite) -> dict:
-    """What identifies a suite's content: name, version, data hash and scorer config."""
-    return {
-        "name": suite.name,
-        "version": suite.spec.version,
-        "kind": suite.spec.kind,
-        "data_sha256": suite.data_sha256,
-        "scorers": [redact_record(s.model_dump()) for s in suite.spec.scorers],  # a judge's base_url
-        "prompt_template": suite.spec.prompt_template,
-        "primary_metric": suite.spec.primary_metric,
-    }
 
 
 Item = tuple[str, int]  # (sample id, draw index)
@@ -82,8 +55,6 @@ def run_suite(
     """
     k = effective_draws(arm, suite, draws)
     if suite.spec.kind == "lm-eval":
-        from evalkit.lmeval.runner import run_lm_eval_suite
-
         return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
     out = Path(out_dir)
     try:
@@ -151,6 +122,35 @@ def run_suite(
     gen_seconds = time.perf_counter() - started
     metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
+
+
+def run_arm(
+    arm: Arm,
+    suites: list[Suite],
+    root: Path,
+    *,
+    cache=None,
+    resume: bool = True,
+    progress: Callable | None = None,
+    draws: int | None = None,
+) -> list[RunResult]:
+    """Run one arm on several suites, each in its own run directory under ``root``.
+
+    ``draws`` (``--draws``) overrides every suite's ``samples_per_item``; all
+    arm/suite pairs are checked before anything runs.
+    """
+    counts = [effective_draws(arm, suite, draws) for suite in suites]
+    results = []
+    for suite, k in zip(suites, counts):
+        out = arm_run_dir(root, arm, suite.name)
+        if progress is None:
+            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, draws=draws))
+            continue
+        with progress(f"{arm.name} · {suite.name}", len(suite.samples) * k or None) as update:
+            results.append(
+                run_suite(arm, suite, out, cache=cache, resume=resume, progress=update, draws=draws)
+            )
+    return results
 
 
 def effective_draws(arm: Arm, suite: Suite, draws: int | None = None) -> int:
