@@ -28,6 +28,30 @@ def open_wal(path: Path, schema: str) -> sqlite3.Connection:
     return conn
 
 
+def open_or_replace(path: Path, schema: str, what: str) -> tuple[sqlite3.Connection, Path | None]:
+    """:func:`open_wal` at ``path`` (its folder created); a damaged file is moved aside and replaced.
+
+    Returns the connection and where the damaged file went (None when it was sound).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_wal(path, schema), None
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        return replace_damaged(path, schema, exc, what)
+
+
+def replace_damaged(
+    path: Path, schema: str, exc: Exception, what: str, conn: sqlite3.Connection | None = None
+) -> tuple[sqlite3.Connection, Path]:
+    """Close ``conn``, move the damaged database aside (:func:`move_aside`), open an empty one."""
+    if conn is not None:
+        conn.close()
+    aside = move_aside(path, exc, what)
+    return open_wal(path, schema), aside
+
+
 def is_damage(exc: sqlite3.DatabaseError) -> bool:
     """Whether an sqlite error means a damaged file (not a lock, a full disk or a read-only folder)."""
     text = str(exc).lower()
