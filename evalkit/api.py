@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from evalkit.compare.names import check_distinct_suites
 from evalkit.errors import ConfigError
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.notices import notify
 from evalkit.runner.run import run_arm, score_run_dir
 from evalkit.runner.rundir import RunResult, arm_run_dir, safe_name
 from evalkit.runner.schema import read_run_file
@@ -56,13 +56,13 @@ def run_model(
 
     ``draws`` overrides the suites' and the spec's ``samples_per_item`` (seeded draws per item).
     Each suite that cannot run here is skipped with a notice, ``(name, reason)``, passed to
-    ``notice`` (default: a Python warning).
+    ``notice`` (default: :func:`evalkit.notices.notify`).
     """
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     loaded_suites, skipped = load_suites(suites_for(spec, suites or []), limit=limit)
     for name, reason in skipped:
         if notice is None:
-            warnings.warn(f"skipped {name}: {reason}", stacklevel=2)
+            notify(reason, f"skipped {name}")
         else:
             notice(name, reason)
     if not loaded_suites:

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from evalkit.cli_checks import number_in, one_of
-from evalkit.cli_support import console, fmt_score, handle_errors, print_skipped, progress_bar, set_debug
+from evalkit.cli_support import (
+    console,
+    fmt_score,
+    handle_errors,
+    print_notice,
+    print_skipped,
+    progress_bar,
+    set_debug,
+)
+from evalkit.notices import set_listener
 from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
 
 _MAX_FAILED_HELP = (
@@ -49,6 +58,7 @@ app.add_typer(baseline_app, name="baseline")
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
     set_debug(debug)
+    set_listener(print_notice)  # the library hands its notices over; the CLI prints them
     # SIGTERM behaves like Ctrl-C: finished work is on disk, the run can be resumed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 

@@ -2,15 +2,16 @@
 
 Both caches only save time, so a truncated or overwritten database is renamed
 to ``<name>.damaged-<time>`` (with its WAL and shared-memory files), kept for
-inspection, and replaced by an empty one, with a warning on stderr.
+inspection, and replaced by an empty one, with a warning (a notice: :mod:`evalkit.notices`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from pathlib import Path
+
+from evalkit.notices import notify
 
 _PARTS = ("", "-wal", "-shm")
 
@@ -70,9 +71,10 @@ def move_aside(path: Path, exc: Exception, what: str) -> Path:
         part = Path(str(path) + suffix)
         if part.exists():
             part.rename(Path(str(aside) + suffix))
-    sys.stderr.write(
-        f"warning: the {what} {path} was damaged ({exc}); moved it to {aside} and started an empty one "
-        "(results are unaffected; what it held is computed again once).\n"
+    notify(
+        f"the {what} {path} was damaged ({exc}); moved it to {aside} and started an empty one "
+        "(results are unaffected; what it held is computed again once).",
+        "warning",
     )
     return aside
 

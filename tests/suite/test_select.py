@@ -36,7 +36,10 @@ def test_run_model_hands_each_skip_to_the_notice_and_refuses_when_none_can_run(n
     assert notices == [(JUDGED, REASON)]
 
 
-def test_run_model_without_a_notice_callback_warns_instead_of_printing(no_key, capsys):
+def test_run_model_without_a_notice_callback_warns_instead_of_printing(no_key, capsys, monkeypatch):
+    from evalkit import notices
+
+    monkeypatch.setattr(notices, "_listener", None)  # as for a library caller: no CLI listening
     with warnings.catch_warnings(record=True) as caught, pytest.raises(ConfigError):
         warnings.simplefilter("always")
         run_model(ModelSpec(base="unused"), suites=[JUDGED])
