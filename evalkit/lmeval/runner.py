@@ -68,7 +68,7 @@ def run_lm_eval_suite(
     signature is returned from its metrics.json without recomputing; lm-eval
     runs are all-or-nothing, so an unfinished one is run again.
     """
-    require_hf(arm)
+    weights = require_hf(arm)
     cfg = suite.spec.lm_eval
     if cfg is None:
         raise ConfigError(f"suite {suite.name!r} is not of kind lm-eval.")
@@ -98,7 +98,7 @@ def run_lm_eval_suite(
     reproduce = reproduce_block(arm, suite, include, settings, model_device(arm))
     scoring_started = time.perf_counter()
     output_types = {name: t["output_type"] for name, t in tasks.items()}
-    tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
+    tokenizer = weights.tokenizer
     converted = convert_samples(results.get("samples", {}), output_types, suite.spec.primary_metric,
                                 seconds, tokenizer)
     write_jsonl_atomic(out / "generations.jsonl", converted.generations)
