@@ -206,7 +206,7 @@ def _refuse_sequential_baseline() -> None:
 def _load_run(suite, result) -> RunData:
     """A finished run of ``suite`` as compare reads it (lm-eval runs rebuild their inputs)."""
     samples, category = {s.id: s for s in suite.samples}, suite.spec.category_field
-    if suite.spec.kind == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
+    if suite.spec.engine == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
         from evalkit.lmeval.convert import samples_from_generations
 
         samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))

@@ -59,7 +59,7 @@ def run_suite(
     with its own derived seed (:func:`evalkit.models.draws.draw_seed`).
     """
     k = effective_draws(arm, suite, draws)
-    if suite.spec.kind == "lm-eval":
+    if suite.spec.engine == "lm-eval":
         return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
     out = Path(out_dir)
     try:
@@ -163,7 +163,7 @@ def effective_draws(arm: Arm, suite: Suite, draws: int | None = None) -> int:
     return samples_per_item(
         arm.spec.generation,
         suite_name=suite.name,
-        suite_kind=suite.spec.kind,
+        suite_engine=suite.spec.engine,
         suite_value=suite.spec.samples_per_item,
         draws=draws,
     )

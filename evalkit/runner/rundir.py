@@ -58,7 +58,7 @@ def suite_signature(suite: Suite) -> dict:
     return {
         "name": suite.name,
         "version": suite.spec.version,
-        "kind": suite.spec.kind,
+        "kind": suite.spec.label,
         "data_sha256": suite.data_sha256,
         "scorers": [redact_record(s.model_dump()) for s in suite.spec.scorers],  # a judge's base_url
         "prompt_template": suite.spec.prompt_template,

@@ -122,7 +122,7 @@ def evaluate_checkpoints(
             notice(f"skipped {name}: {reason}")
     if not loaded:
         raise ConfigError("no evaluation suite could run for the checkpoint curve.")
-    kinds = {s.name: s.spec.kind for s in loaded}
+    kinds = {s.name: s.spec.label for s in loaded}
     pool, cache, root = BasePool(), open_cache() if use_cache else None, output_dir / "checkpoint-runs"
 
     def scores_of(spec) -> dict[str, float | None]:
@@ -143,7 +143,7 @@ def evaluate_checkpoints(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "forgetting_budget": budget,
         "limit": limit,
-        "suites": [{"name": s.name, "kind": s.spec.kind, "metric": s.spec.primary_metric} for s in loaded],
+        "suites": [{"name": s.name, "kind": s.spec.label, "metric": s.spec.primary_metric} for s in loaded],
         "base": {"arm": "base", "scores": base},
         "checkpoints": entries,
         "best": best,
