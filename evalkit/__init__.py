@@ -20,7 +20,7 @@ _EXPORTS = {
     "score_run_dir": "evalkit.runner.run",
     "run_model": "evalkit.api",
     "rescore": "evalkit.api",
-    "open_cache": "evalkit.api",
+    "open_cache": "evalkit.cache",
     "Sample": "evalkit.types",
     "Generation": "evalkit.types",
     "Score": "evalkit.types",
