@@ -23,7 +23,7 @@ constraints: setup
 
 # Regenerate the committed JSON Schema of comparison.json from its models (evalkit/compare/schema.py).
 comparison-schema: setup
-	$(PY) -m evalkit.compare.schema > evalkit/compare/comparison.schema.json
+	$(PY) -m evalkit.compare.schema
 
 demo: setup
 	$(PY) -m evalkit.demo

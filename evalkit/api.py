@@ -1,41 +1,35 @@
-"""The Python API behind every CLI command."""
+"""The Python API behind every CLI command: it returns results and hands notices to a callback."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.markup import escape
-
-from evalkit.cache import GenerationCache
-from evalkit.cli_support import err_console
+from evalkit.cache import open_cache
 from evalkit.compare.names import check_distinct_suites
-from evalkit.compare.schema import Comparison
-from evalkit.errors import ConfigError, SuiteSkipped
-from evalkit.models.loader import Arm, load_model
+from evalkit.errors import ConfigError
+from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
-from evalkit.paths import safe_component
-from evalkit.runner.run import RunResult, effective_draws, run_suite, score_run_dir
+from evalkit.notices import notify
+from evalkit.runner.run import run_arm, score_run_dir
+from evalkit.runner.rundir import RunResult, arm_run_dir, safe_name
 from evalkit.runner.schema import read_run_file
-from evalkit.suite.loader import Suite, load_suite
+from evalkit.suite.loader import load_suite
+from evalkit.suite.select import load_suites
 
+# Imported by callers from here since before these names had their own modules.
+__all__ = [
+    "arm_run_dir",
+    "open_cache",
+    "rescore",
+    "run_arm",
+    "run_dirs_under",
+    "run_model",
+    "safe_name",
+    "suites_for",
+]
 
-def open_cache() -> GenerationCache:
-    """The generation cache under ``$EVALKIT_HOME``."""
-    from evalkit.home import cache_db_path
-
-    return GenerationCache(cache_db_path())
-
-
-def safe_name(text: str) -> str:
-    """A file-system-safe, collision-free version of a display name (see :func:`safe_component`)."""
-    return safe_component(text, fallback="model")
-
-
-def arm_run_dir(root: Path, arm: Arm, suite_name: str) -> Path:
-    """Where an arm's run of a suite lives under ``root`` (names never escape it)."""
-    arm_dir = f"{safe_name(arm.name)}-{arm.fingerprint[:8]}"
-    return root / arm_dir / safe_component(suite_name, fallback="suite")
+NoticeFn = Callable[[str, str], None]  # (suite name as given, why it was skipped)
 
 
 def suites_for(spec: ModelSpec, requested: list[str]) -> list[str]:
@@ -44,35 +38,6 @@ def suites_for(spec: ModelSpec, requested: list[str]) -> list[str]:
     if not names:
         raise ConfigError("no suites to run: pass --suite NAME or list suites: in the model spec.")
     return names
-
-
-def run_arm(
-    arm: Arm,
-    suites: list[Suite],
-    root: Path,
-    *,
-    cache: GenerationCache | None,
-    resume: bool = True,
-    progress: Callable | None = None,
-    draws: int | None = None,
-) -> list[RunResult]:
-    """Run one arm on several suites, each in its own run directory under ``root``.
-
-    ``draws`` (``--draws``) overrides every suite's ``samples_per_item``; all
-    arm/suite pairs are checked before anything runs.
-    """
-    counts = [effective_draws(arm, suite, draws) for suite in suites]
-    results = []
-    for suite, k in zip(suites, counts):
-        out = arm_run_dir(root, arm, suite.name)
-        if progress is None:
-            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, draws=draws))
-            continue
-        with progress(f"{arm.name} · {suite.name}", len(suite.samples) * k or None) as update:
-            results.append(
-                run_suite(arm, suite, out, cache=cache, resume=resume, progress=update, draws=draws)
-            )
-    return results
 
 
 def run_model(
@@ -85,18 +50,21 @@ def run_model(
     resume: bool = True,
     progress: Callable | None = None,
     draws: int | None = None,
+    notice: NoticeFn | None = None,
 ) -> list[RunResult]:
     """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite.
 
     ``draws`` overrides the suites' and the spec's ``samples_per_item`` (seeded draws per item).
+    Each suite that cannot run here is skipped with a notice, ``(name, reason)``, passed to
+    ``notice`` (default: :func:`evalkit.notices.notify`).
     """
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
-    loaded_suites = []
-    for name in suites_for(spec, suites or []):
-        try:
-            loaded_suites.append(load_suite(name, limit=limit))
-        except SuiteSkipped as exc:
-            err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(exc.message)}")
+    loaded_suites, skipped = load_suites(suites_for(spec, suites or []), limit=limit)
+    for name, reason in skipped:
+        if notice is None:
+            notify(reason, f"skipped {name}")
+        else:
+            notice(name, reason)
     if not loaded_suites:
         raise ConfigError("no suite could run (see the notices above).")
     check_distinct_suites(loaded_suites)
@@ -124,51 +92,3 @@ def rescore(run_dir: str | Path) -> list[dict]:
         suite = load_suite(str(folder) if (folder / "suite.yaml").is_file() else header["suite"]["name"])
         results.append(score_run_dir(header_path.parent, suite))
     return results
-
-
-def compare_runs_with_baseline(
-    run_dirs: list[Path], baseline: str | Path, *, allow_mismatch: bool = False, out: str | Path | None = None
-) -> Comparison:
-    """Compare finished runs of one arm with a committed baseline; writes a report next to the runs."""
-    from evalkit.cli_output import print_comparison
-    from evalkit.compare.analysis import arm_kind, build_comparison
-    from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
-    from evalkit.compare.orchestrate import write_outputs
-    from evalkit.compare.rundata import load_run_dir
-
-    doc = load_baseline(baseline)
-    current = {}
-    arm = None
-    for run_dir in run_dirs:
-        header = read_run_file(Path(run_dir) / "run.json", "run header")
-        suite = load_suite(header.get("suite_dir") or header["suite"]["name"])
-        run = load_run_dir(
-            run_dir, {s.id: s for s in suite.samples}, suite.spec.category_field, suite.spec.cluster_field
-        )
-        current[run.suite["name"]] = run
-        arm = run.arm
-    reference = baseline_runs(doc, current, allow_mismatch=allow_mismatch, source=str(baseline))
-    ref_arm = baseline_arm(doc)
-    label = ref_arm["name"]
-    runs = {}
-    for suite, run in current.items():
-        reference[suite].inputs = run.inputs
-        runs[suite] = {label: reference[suite], arm["name"]: run}
-    arms = [
-        {
-            "name": label,
-            "kind": arm_kind(doc["arm"].get("spec") or {}),
-            "fingerprint": doc["arm"]["fingerprint"],
-            "spec": doc["arm"].get("spec"),
-        },
-        {
-            "name": arm["name"],
-            "kind": arm_kind(arm["spec"]),
-            "fingerprint": arm["fingerprint"],
-            "spec": arm["spec"],
-        },
-    ]
-    target = Path(out) if out else Path(run_dirs[0]).parent / f"against-{safe_name(doc['name'])}"
-    comparison = write_outputs(build_comparison(target.name, arms, runs), target)
-    print_comparison(comparison)
-    return comparison

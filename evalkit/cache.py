@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.sqlite_files import database_bytes, is_damage, move_aside, open_wal
+from evalkit.home import cache_db_path
+from evalkit.sqlite_files import database_bytes, is_damage, open_or_replace, replace_damaged
 from evalkit.types import Generation
 
 _SCHEMA = """
@@ -48,25 +49,13 @@ class GenerationCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.moved_aside: Path | None = None  # where a damaged file went, when one was found
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
-                raise
-            self._conn = self._start_afresh(exc)
-
-    def _open(self) -> sqlite3.Connection:
-        return open_wal(self.path, _SCHEMA)
+        # moved_aside: where a damaged file went, when one was found
+        self._conn, self.moved_aside = open_or_replace(self.path, _SCHEMA, "generation cache")
 
     def _start_afresh(self, exc: Exception) -> sqlite3.Connection:
-        """Move the damaged database (and its WAL) aside, open an empty one, and say so on stderr."""
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
-        self.moved_aside = move_aside(self.path, exc, "generation cache")
-        return self._open()
+        """Move the damaged database (and its WAL) aside, open an empty one, and say so."""
+        conn, self.moved_aside = replace_damaged(self.path, _SCHEMA, exc, "generation cache", self._conn)
+        return conn
 
     def _guarded(self, operation):
         """Run ``operation(conn)``; a damaged database is replaced by a fresh one and tried once more."""
@@ -155,3 +144,7 @@ class GenerationCache:
         """Close the connection."""
         self._conn.close()
 
+
+def open_cache() -> GenerationCache:
+    """The generation cache under ``$EVALKIT_HOME``."""
+    return GenerationCache(cache_db_path())

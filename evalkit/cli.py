@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from evalkit.cli_checks import number_in, one_of
-from evalkit.cli_support import console, fmt_score, handle_errors, progress_bar, set_debug
+from evalkit.cli_support import (
+    console,
+    fmt_score,
+    handle_errors,
+    print_notice,
+    print_skipped,
+    progress_bar,
+    set_debug,
+)
+from evalkit.notices import set_listener
 from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
 
 if TYPE_CHECKING:
@@ -52,6 +61,7 @@ app.add_typer(baseline_app, name="baseline")
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
     set_debug(debug)
+    set_listener(print_notice)  # the library hands its notices over; the CLI prints them
     # SIGTERM behaves like Ctrl-C: finished work is on disk, the run can be resumed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
@@ -89,6 +99,7 @@ def run(
         resume=resume,
         progress=progress_bar,
         draws=draws,
+        notice=print_skipped,
     )
     table = Table(title="evalkit run")
     for col in ("suite", "metric", "score", "n", "errors", "generated", "cached"):
@@ -115,9 +126,12 @@ def run(
     if unusable:
         raise UnusableResults(unusable, max_failed_share, written=str(results[0].out_dir.parent))
     if against is not None:
-        from evalkit.api import compare_runs_with_baseline
+        from evalkit.cli_output import print_comparison
+        from evalkit.compare.against import compare_runs_with_baseline
 
-        compare_runs_with_baseline([r.out_dir for r in results], against, allow_mismatch=allow_mismatch)
+        print_comparison(
+            compare_runs_with_baseline([r.out_dir for r in results], against, allow_mismatch=allow_mismatch)
+        )
 
 
 @app.command()

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from evalkit.errors import EvalkitError, bounded
+from evalkit.notices import Notice
 
 LOG_WIDTH = 140  # columns when output goes to a file or CI log and COLUMNS is not set
 
@@ -125,6 +126,18 @@ def progress_bar(description: str, total: int | None = None):
             progress.update(task, completed=done, total=new_total if new_total is not None else total)
 
         yield update
+
+
+def print_notice(notice: Notice) -> None:
+    """A library notice on stderr, one line: ``label: text`` (the label in yellow on a terminal)."""
+    text = escape(notice.text)
+    line = f"[yellow]{escape(notice.label)}:[/] {text}" if notice.label else text
+    err_console.print(line, highlight=False, soft_wrap=True)
+
+
+def print_skipped(name: str, reason: str) -> None:
+    """The notice for a suite that could not run here (the others still run)."""
+    err_console.print(f"[yellow]skipped {escape(name)}:[/] {escape(reason)}")
 
 
 def fmt_score(value: float | None) -> str:

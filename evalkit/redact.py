@@ -4,7 +4,8 @@ One place for it: :func:`mask_secret` masks a configured key in a text (served
 model outputs and errors, judge replies), :func:`redact_url` removes the
 credentials from a URL before it is recorded (run.json, metrics.json,
 comparison.json, the report), and :func:`redact_text` does the same for URLs
-inside free text such as error messages.
+inside free text such as error messages; :func:`redact_secrets` does both to a message
+from a server (model backends and judges).
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def mask_secret(text: str, secret: str | None, placeholder: str = MASK) -> str:
         return text.replace(secret, placeholder)
     token = re.compile(rf"(?<![A-Za-z0-9_\-]){re.escape(secret)}(?![A-Za-z0-9_\-])")
     return token.sub(placeholder, text)
+
+
+def redact_secrets(text: str, secret: str | None, placeholder: str = MASK) -> str:
+    """A server's message fit to record: no credentials in its URLs, the configured ``secret`` masked."""
+    return mask_secret(redact_text(text), secret, placeholder) if text else text
 
 
 def redact_record(obj: Any) -> Any:

@@ -2,15 +2,16 @@
 
 Both caches only save time, so a truncated or overwritten database is renamed
 to ``<name>.damaged-<time>`` (with its WAL and shared-memory files), kept for
-inspection, and replaced by an empty one, with a warning on stderr.
+inspection, and replaced by an empty one, with a warning (a notice: :mod:`evalkit.notices`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from pathlib import Path
+
+from evalkit.notices import notify
 
 _PARTS = ("", "-wal", "-shm")
 
@@ -26,6 +27,30 @@ def open_wal(path: Path, schema: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def open_or_replace(path: Path, schema: str, what: str) -> tuple[sqlite3.Connection, Path | None]:
+    """:func:`open_wal` at ``path`` (its folder created); a damaged file is moved aside and replaced.
+
+    Returns the connection and where the damaged file went (None when it was sound).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_wal(path, schema), None
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        return replace_damaged(path, schema, exc, what)
+
+
+def replace_damaged(
+    path: Path, schema: str, exc: Exception, what: str, conn: sqlite3.Connection | None = None
+) -> tuple[sqlite3.Connection, Path]:
+    """Close ``conn``, move the damaged database aside (:func:`move_aside`), open an empty one."""
+    if conn is not None:
+        conn.close()
+    aside = move_aside(path, exc, what)
+    return open_wal(path, schema), aside
 
 
 def is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -46,9 +71,10 @@ def move_aside(path: Path, exc: Exception, what: str) -> Path:
         part = Path(str(path) + suffix)
         if part.exists():
             part.rename(Path(str(aside) + suffix))
-    sys.stderr.write(
-        f"warning: the {what} {path} was damaged ({exc}); moved it to {aside} and started an empty one "
-        "(results are unaffected; what it held is computed again once).\n"
+    notify(
+        f"the {what} {path} was damaged ({exc}); moved it to {aside} and started an empty one "
+        "(results are unaffected; what it held is computed again once).",
+        "warning",
     )
     return aside
 

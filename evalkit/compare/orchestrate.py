@@ -1,4 +1,8 @@
-"""`compare`: run every arm (cached, one base load), build the comparison, write report files."""
+"""`compare`: run every arm (cached, one base load), build the comparison, write report files.
+
+``write_outputs`` lives in :mod:`evalkit.report.outputs`; it is imported here too, where callers
+have long found it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.cache import open_cache
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
 from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
@@ -14,18 +19,22 @@ from evalkit.compare.names import check_distinct_suites, distinct
 from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.compare.schema import Comparison, validate_written
 from evalkit.config import locate
-from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_reproduce
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.redact import redact_record
+from evalkit.report.outputs import write_outputs
 from evalkit.runner.context import run_warnings
-from evalkit.runner.run import effective_draws
-from evalkit.runner.store import read_jsonl_tolerant, write_json_atomic, write_text_atomic
+from evalkit.runner.run import effective_draws, run_arm
+from evalkit.runner.store import read_jsonl_tolerant
 from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE, unusable_in_runs
 from evalkit.suite.loader import load_suite
+from evalkit.suite.select import load_suites
 from evalkit.trust.checks import TrustOptions, attach_trust, check_arms
+
+__all__ = ["CompareRequest", "compare", "write_outputs"]
 
 
 @dataclass
@@ -82,8 +91,6 @@ def unique_names(specs: list[ModelSpec], reserved: tuple[str, ...] = ()) -> list
 
 def compare(request: CompareRequest, progress: Callable | None = None) -> Comparison:
     """Run the comparison end to end and write comparison.json, index.html, summary.md into ``out``."""
-    from evalkit.api import open_cache, run_arm
-
     started = time.perf_counter()
     if request.sequential and request.against:
         _refuse_sequential_baseline()
@@ -97,14 +104,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
             "compare needs at least two model specs (the first is the reference), "
             "or one spec and --against BASELINE."
         )
-    suites, notices, skipped = [], [], []
-    for suite_name in shared_suites(specs, request.suites):
-        try:
-            suites.append(load_suite(suite_name, limit=request.limit))
-        except SuiteSkipped as exc:
-            label = _suite_label(suite_name)
-            notices.append(f"{label}: {exc.message}")
-            skipped.append((label, exc.message))
+    suites, skipped = load_suites(shared_suites(specs, request.suites), limit=request.limit)
+    skipped = [(_suite_label(name), reason) for name, reason in skipped]
+    notices = [f"{label}: {reason}" for label, reason in skipped]
     if not suites:
         raise ConfigError("no suite could run: " + "; ".join(notices))
     check_distinct_suites(suites)
@@ -206,7 +208,7 @@ def _refuse_sequential_baseline() -> None:
 def _load_run(suite, result) -> RunData:
     """A finished run of ``suite`` as compare reads it (lm-eval runs rebuild their inputs)."""
     samples, category = {s.id: s for s in suite.samples}, suite.spec.category_field
-    if suite.spec.kind == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
+    if suite.spec.engine == "lm-eval":  # no samples before an lm-eval run: rebuild inputs from it
         from evalkit.lmeval.convert import samples_from_generations
 
         samples = samples_from_generations(read_jsonl_tolerant(result.out_dir / "generations.jsonl"))
@@ -269,20 +271,3 @@ def skipped_suite_block(name: str, reason: str) -> dict:
         "other_metrics": {},
         "skipped": reason,
     }
-
-
-def write_outputs(comparison: dict | Comparison, out: Path) -> Comparison:
-    """comparison.json, the HTML report, the markdown summary (and nothing else); returns it typed.
-
-    This is where every comparison.json is written, so the document is validated here
-    (:func:`~evalkit.compare.schema.validate_written`): a wrong shape fails before any file is written.
-    """
-    from evalkit.report.html import render_report
-    from evalkit.report.markdown import render_markdown_summary
-
-    doc = validate_written(comparison)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "comparison.json", doc.to_doc())
-    render_report(doc, out)
-    write_text_atomic(out / "summary.md", render_markdown_summary(doc))
-    return doc

@@ -10,13 +10,14 @@ spec, the trust findings, lm-eval's reproduce block, checkpoint curves) are kept
 objects here: their shape is that stage's business.
 
 Regenerate the committed JSON Schema (``evalkit/compare/comparison.schema.json``) with
-``make comparison-schema`` (``python -m evalkit.compare.schema > evalkit/compare/comparison.schema.json``).
+``make comparison-schema`` (``python -m evalkit.compare.schema``, which rewrites ``comparison.schema.json``).
 """
 
 from __future__ import annotations
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -708,5 +709,14 @@ def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+SCHEMA_FILE = Path(__file__).with_name("comparison.schema.json")
+
+
+def write_schema_file(path: Path = SCHEMA_FILE) -> Path:
+    """(Re)write the committed JSON Schema file from the models; returns its path."""
+    path.write_text(schema_text(), encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":
-    print(schema_text(), end="")
+    write_schema_file()

@@ -82,7 +82,7 @@ def budget_for(suite: Suite, gate: GateSpec | None, min_effect: float) -> float:
         rule = gate.suites.get(suite.name)
         if rule is not None and rule.max_drop is not None:
             return rule.max_drop
-        if suite.spec.kind in FORGETTING_KINDS and gate.forgetting_budget is not None:
+        if suite.spec.label in FORGETTING_KINDS and gate.forgetting_budget is not None:
             return gate.forgetting_budget
     return min_effect
 
@@ -163,9 +163,9 @@ def run_rounds(
     reference, candidates = arms[0].name, [a.name for a in arms[1:]]
     sequences = {
         s.name: SuiteSequence(s, budget_for(s, gate, min_effect), _role(s)) for s in suites
-        if s.spec.kind != "lm-eval"
+        if s.spec.engine != "lm-eval"
     }
-    fixed = [s for s in suites if s.spec.kind == "lm-eval"]
+    fixed = [s for s in suites if s.spec.engine == "lm-eval"]
     alpha_each = settings.alpha / max(1, len(candidates) * len(sequences))
     gated = gate.arm if gate is not None and gate.arm in candidates else candidates[-1]
     decisive = [gated] if gate is not None else candidates

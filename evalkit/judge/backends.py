@@ -7,6 +7,9 @@
   (vLLM, TGI, Ollama, ``transformers serve``, ...), optional bearer key from
   ``api_key_env``.
 
+Which statuses are transient and how ``Retry-After`` reads are the model servers' own
+(:mod:`evalkit.models.http_retry`).
+
 A missing key raises :class:`~evalkit.errors.SuiteSkipped` when the backend is
 built, so a judge without a key is skipped visibly, never scored. Keys are held
 in memory only and are scrubbed from every error message (:meth:`redact`).
@@ -14,10 +17,8 @@ in memory only and are scrubbed from every error message (:meth:`redact`).
 
 from __future__ import annotations
 
-import email.utils
 import os
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,9 @@ import httpx
 
 from evalkit.errors import SuiteSkipped
 from evalkit.judge.config import JudgeConfig
-from evalkit.redact import mask_secret, redact_text
+from evalkit.models.http_retry import is_retryable, retry_after_seconds
+from evalkit.redact import redact_secrets
 
-_TRANSIENT_STATUS = {408, 409, 425, 429}
 _REDACTED = "[redacted]"
 
 
@@ -58,34 +59,6 @@ class JudgeCallError(Exception):
         self.retry_after = retry_after
 
 
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date); None if absent."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _status_transient(status: int) -> bool:
-    return status in _TRANSIENT_STATUS or status >= 500
-
-
 class Backend:
     """Common part: the secret (for redaction) and notices the run should show."""
 
@@ -98,7 +71,7 @@ class Backend:
 
     def redact(self, text: str) -> str:
         """``text`` with the API key (if any) replaced by ``[redacted]``."""
-        return mask_secret(redact_text(text), self._secret, _REDACTED) if text else text
+        return redact_secrets(text, self._secret, _REDACTED)
 
     def complete(self, request: JudgeRequest) -> JudgeReply:
         """Make exactly one judge call."""
@@ -146,8 +119,8 @@ class AnthropicBackend(Backend):
                                             "judging with the API's default sampling")
                 return self.complete(request)
             raise JudgeCallError(self.redact(f"HTTP {exc.status_code}: {detail}"[:500]),
-                                 transient=_status_transient(exc.status_code),
-                                 retry_after=parse_retry_after(exc.response.headers)) from None
+                                 transient=is_retryable(exc.status_code),
+                                 retry_after=retry_after_seconds(exc.response)) from None
         except (sdk.APIResponseValidationError, ValueError) as exc:
             raise JudgeCallError(self.redact(f"malformed response: {type(exc).__name__}: {exc}"[:500]),
                                  transient=False) from None
@@ -190,8 +163,8 @@ class OpenAICompatibleBackend(Backend):
                                  transient=True) from None
         if response.status_code != 200:
             raise JudgeCallError(self.redact(f"HTTP {response.status_code}: {response.text[:300]}"),
-                                 transient=_status_transient(response.status_code),
-                                 retry_after=parse_retry_after(response.headers))
+                                 transient=is_retryable(response.status_code),
+                                 retry_after=retry_after_seconds(response))
         try:
             data = response.json()
             text = data["choices"][0]["message"]["content"]

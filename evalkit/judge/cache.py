@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.home import evalkit_home
-from evalkit.sqlite_files import is_damage, move_aside, open_wal
+from evalkit.sqlite_files import is_damage, open_or_replace, replace_damaged
 
 CACHE_FILE = "judge_cache.sqlite"
 
@@ -87,18 +87,8 @@ class JudgeCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
-                raise
-            move_aside(self.path, exc, "judge cache")
-            self._conn = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        return open_wal(self.path, _SCHEMA)
+        self._conn, _ = open_or_replace(self.path, _SCHEMA, "judge cache")
 
     def _guarded(self, operation):
         """``operation(conn)`` under the lock; a damaged database is replaced by an empty one, tried again."""
@@ -108,9 +98,7 @@ class JudgeCache:
             except sqlite3.DatabaseError as exc:
                 if not is_damage(exc):
                     raise
-                self._conn.close()
-                move_aside(self.path, exc, "judge cache")
-                self._conn = self._open()
+                self._conn, _ = replace_damaged(self.path, _SCHEMA, exc, "judge cache", self._conn)
                 return operation(self._conn)
 
     @classmethod
@@ -146,9 +134,8 @@ class JudgeCache:
         if problems == ["ok"]:
             return "ok: the judge cache database is intact"
         with self._lock:
-            self._conn.close()
-            aside = move_aside(self.path, sqlite3.DatabaseError("; ".join(problems[:3])), "judge cache")
-            self._conn = self._open()
+            damage = sqlite3.DatabaseError("; ".join(problems[:3]))
+            self._conn, aside = replace_damaged(self.path, _SCHEMA, damage, "judge cache", self._conn)
         return f"damaged: moved to {aside}; started an empty judge cache"
 
     def count(self) -> int:

@@ -1,6 +1,6 @@
 """LLM-judge scorers: ``judge_rubric`` (score on a scale) and ``judge_reference`` (correct vs reference).
 
-Both are registered with :func:`~evalkit.scorers.registry.scorer`, take their
+Both are registered with :func:`~evalkit.scorers.base.scorer`, take their
 options as described in :mod:`evalkit.judge.config`, and return a scoring
 function with a ``score_batch`` attribute, so the runner judges a whole suite
 concurrently. Unanswered, unparseable or out-of-scale judgements are
@@ -31,7 +31,7 @@ from evalkit.judge.prompts import (
     transcript_prompt,
 )
 from evalkit.runner.draw_values import all_or_none
-from evalkit.scorers.registry import scorer
+from evalkit.scorers.base import scorer
 from evalkit.types import Generation, Sample, Score
 
 Parse = Callable[[str], tuple[Any, str]]

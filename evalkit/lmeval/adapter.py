@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from evalkit.errors import ConfigError
+from evalkit.models.backend import LocalWeights
 from evalkit.models.loader import Arm
 
 
@@ -50,14 +51,15 @@ def prompting(arm: Arm) -> Prompting:
     )
 
 
-def require_hf(arm: Arm) -> None:
-    """lm-eval suites need log-likelihoods from local weights; refuse served models clearly."""
-    if arm.spec.backend != "hf" or not hasattr(arm.backend, "loaded"):
+def require_hf(arm: Arm) -> LocalWeights:
+    """The arm's backend as local weights (lm-eval needs them for log-likelihoods); served models refused."""
+    if arm.spec.backend != "hf" or not isinstance(arm.backend, LocalWeights):
         raise ConfigError(
             f"arm {arm.name!r}: lm-eval suites need a local Hugging Face model (backend: hf), "
             f"not backend {arm.spec.backend!r}.",
             hint="run lm-eval suites on the hf arms only",
         )
+    return arm.backend
 
 
 def build_hflm(model, tokenizer, batch_size: int, *, share_prefix: bool = False):
@@ -80,10 +82,10 @@ def build_hflm(model, tokenizer, batch_size: int, *, share_prefix: bool = False)
 @contextlib.contextmanager
 def arm_lm(arm: Arm, batch_size: int, *, share_prefix: bool = False) -> Iterator[object]:
     """Yield an ``HFLM`` for ``arm`` on the shared base, its adapter selected, the base locked."""
-    require_hf(arm)
-    loaded = arm.backend.loaded()  # type: ignore[attr-defined]
+    weights = require_hf(arm)
+    loaded = weights.loaded()
     # The arm's own tokenizer: the shared base's may carry another arm's chat template file.
-    tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
+    tokenizer = weights.tokenizer
     from evalkit.models.threads import GOVERNOR
 
     with loaded.lock, loaded.select(arm.spec.adapter):

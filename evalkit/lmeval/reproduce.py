@@ -20,6 +20,7 @@ from pathlib import Path
 
 from evalkit.errors import ConfigError
 from evalkit.lmeval.adapter import Prompting
+from evalkit.models.backend import LocalWeights
 from evalkit.models.loader import Arm
 from evalkit.suite.loader import Suite
 
@@ -91,8 +92,10 @@ def model_folder(arm: Arm) -> str:
 
 def model_device(arm: Arm) -> str | None:
     """The device of the arm's loaded weights ('cpu', 'cuda:0'), or None when not loaded."""
+    if not isinstance(arm.backend, LocalWeights):
+        return None
     try:
-        return str(next(arm.backend.loaded().model.parameters()).device)  # type: ignore[attr-defined]
+        return str(next(arm.backend.loaded().model.parameters()).device)
     except Exception:  # noqa: BLE001 - only a label for the command line
         return None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 from evalkit.errors import ConfigError, EvalkitError
@@ -26,17 +25,20 @@ from evalkit.lmeval.convert import Converted, convert_samples
 from evalkit.lmeval.reproduce import model_device, reproduce_block
 from evalkit.lmeval.tasks import check_tasks, config_digest, hub_access, include_dir, task_manager
 from evalkit.models.loader import Arm
-from evalkit.redact import redact_record
-from evalkit.runner.run import RunResult, suite_signature
+from evalkit.runner.rundir import (
+    RunResult,
+    clear_results,
+    metrics_document,
+    resumable,
+    run_header,
+    suite_signature,
+)
 from evalkit.runner.schema import read_run_file
 from evalkit.runner.scoring import summarise
 from evalkit.runner.store import write_json_atomic, write_jsonl_atomic
 from evalkit.suite.loader import Suite
-from evalkit.types import SCHEMA_VERSION
-from evalkit.versions import package_versions
 
 ProgressFn = Callable[[int, int], None]
-RUN_FILES = ("generations.jsonl", "scores.jsonl", "metrics.json")
 
 
 def lm_eval_signature(suite: Suite) -> dict:
@@ -66,7 +68,7 @@ def run_lm_eval_suite(
     signature is returned from its metrics.json without recomputing; lm-eval
     runs are all-or-nothing, so an unfinished one is run again.
     """
-    require_hf(arm)
+    weights = require_hf(arm)
     cfg = suite.spec.lm_eval
     if cfg is None:
         raise ConfigError(f"suite {suite.name!r} is not of kind lm-eval.")
@@ -96,7 +98,7 @@ def run_lm_eval_suite(
     reproduce = reproduce_block(arm, suite, include, settings, model_device(arm))
     scoring_started = time.perf_counter()
     output_types = {name: t["output_type"] for name, t in tasks.items()}
-    tokenizer = arm.backend.tokenizer  # type: ignore[attr-defined]
+    tokenizer = weights.tokenizer
     converted = convert_samples(results.get("samples", {}), output_types, suite.spec.primary_metric,
                                 seconds, tokenizer)
     write_jsonl_atomic(out / "generations.jsonl", converted.generations)
@@ -146,26 +148,15 @@ def _check_metric(suite: Suite, tasks: dict[str, dict]) -> None:
 def _run_header(arm: Arm, suite: Suite, signature: dict, tasks: dict[str, dict], settings: dict,
                 include: Path | None, offline: bool) -> dict:
     generation = {name: t["generation_kwargs"] for name, t in tasks.items() if t["generation_kwargs"]}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "suite": signature,
-        "suite_dir": str(suite.folder),
-        "arm": {
-            "name": arm.name,
-            "fingerprint": arm.fingerprint,
-            "fingerprint_parts": arm.fingerprint_parts,
-            "spec": redact_record(arm.spec.model_dump()),
-            "generation": {"source": "lm-eval task configs", "tasks": generation},
-        },
-        "lm_eval": {
-            **suite.spec.lm_eval.model_dump(),  # type: ignore[union-attr]
-            "include_path": str(include) if include else None,
-            "prompting": settings,
-            "hub_offline": offline,
-            "tasks_run": tasks,
-        },
-        "versions": package_versions(),
+    lm_eval = {
+        **suite.spec.lm_eval.model_dump(),  # type: ignore[union-attr]
+        "include_path": str(include) if include else None,
+        "prompting": settings,
+        "hub_offline": offline,
+        "tasks_run": tasks,
     }
+    return run_header(arm, suite, signature, {"source": "lm-eval task configs", "tasks": generation},
+                      extra={"lm_eval": lm_eval})
 
 
 def _metrics(header: dict, suite: Suite, results: dict, converted: Converted, seconds: float,
@@ -177,30 +168,20 @@ def _metrics(header: dict, suite: Suite, results: dict, converted: Converted, se
                                      default=handle_non_serializable))
     summary = summarise(converted.scores, converted.metric_keys)
     _attach_lm_eval_values(summary, verbatim["results"] or {})
-    gens = converted.generations
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "suite": header["suite"],
-        "arm": header["arm"],
-        "fingerprint": header["arm"]["fingerprint"],
-        "primary_metric": suite.spec.primary_metric,
-        "metrics": summary,
-        "n_samples": len(gens),
-        "n_generated": len(gens),
-        "generation": {
-            "new_tokens": sum(g["new_tokens"] for g in gens),
-            "prompt_tokens": sum(g["prompt_tokens"] for g in gens),
-            "errors": 0,
-            "cached": 0,
+    return metrics_document(
+        header,
+        suite,
+        summary,
+        n_samples=len(converted.generations),
+        generations=converted.generations,
+        timings={"generate_s": round(seconds, 3), "score_s": round(score_seconds, 3)},
+        extra={
+            "lm_eval_results": verbatim["results"],
+            "lm_eval_groups": verbatim["groups"],
+            "lm_eval": {k: verbatim[k] for k in ("n-shot", "versions", "n-samples", "higher_is_better")},
+            "sample_ids": converted.id_source,
         },
-        "timings": {"generate_s": round(seconds, 3), "score_s": round(score_seconds, 3)},
-        "lm_eval_results": verbatim["results"],
-        "lm_eval_groups": verbatim["groups"],
-        "lm_eval": {k: verbatim[k] for k in ("n-shot", "versions", "n-samples", "higher_is_better")},
-        "sample_ids": converted.id_source,
-        "versions": package_versions(),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    )
 
 
 def _attach_lm_eval_values(summary: dict[str, dict], results: dict[str, dict]) -> None:
@@ -225,21 +206,12 @@ def _attach_lm_eval_values(summary: dict[str, dict], results: dict[str, dict]) -
 
 
 def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool) -> dict | None:
-    """The finished metrics to reuse, or None; refuses a directory holding another model or suite."""
-    header_path = out / "run.json"
-    if not header_path.is_file():
-        return None
-    header = read_run_file(header_path, "run header")
-    if header.get("arm", {}).get("fingerprint") != arm.fingerprint or header.get("suite") != signature:
-        raise EvalkitError(
-            f"{out} already holds a run of a different model or suite version.",
-            hint="choose another --out directory or delete that one",
-        )
-    metrics_path = out / "metrics.json"
-    if resume and metrics_path.is_file():
-        metrics = read_run_file(metrics_path, "run metrics")
-        if metrics.get("fingerprint") == arm.fingerprint and metrics.get("suite") == signature:
-            return metrics
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+    """The finished metrics to reuse, or None (lm-eval runs are all-or-nothing: the rest is deleted)."""
+    if resumable(out, arm, signature, resume):
+        metrics_path = out / "metrics.json"
+        if metrics_path.is_file():
+            metrics = read_run_file(metrics_path, "run metrics")
+            if metrics.get("fingerprint") == arm.fingerprint and metrics.get("suite") == signature:
+                return metrics
+    clear_results(out)
     return None

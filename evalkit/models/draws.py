@@ -32,7 +32,7 @@ def samples_per_item(
     generation: GenerationConfig,
     *,
     suite_name: str,
-    suite_kind: str,
+    suite_engine: str,
     suite_value: int | None,
     draws: int | None = None,
 ) -> int:
@@ -55,7 +55,7 @@ def samples_per_item(
     value, source = given[0]
     if not 1 <= value <= MAX_DRAWS:
         raise ConfigError(f"{source}: {value} draws per item; give 1 to {MAX_DRAWS}.")
-    if value > 1 and suite_kind == "lm-eval":
+    if value > 1 and suite_engine == "lm-eval":
         raise ConfigError(
             f"{source} = {value}, but suite {suite_name!r} is an lm-eval suite: it scores "
             "log-likelihoods, which involve no sampling, so repeated draws would be identical.",

@@ -40,6 +40,7 @@ from evalkit.models.kv_attention import (
 )
 from evalkit.models.prefix_cache import PrefixCache, shared_prefix_length
 from evalkit.models.spec import GenerationConfig
+from evalkit.models.stop_strings import cut_at_stop
 from evalkit.models.threads import GOVERNOR, ThreadGovernor
 from evalkit.types import Generation
 
@@ -251,8 +252,6 @@ class Engine:
         return False
 
     def _result(self, seq: _Seq, config: GenerationConfig) -> Generation:
-        from evalkit.models.hf_backend import cut_at_stop
-
         text, _ = cut_at_stop(self.tok.decode(seq.new, skip_special_tokens=True), config.stop)
         return Generation(
             sample_id=seq.sample_id, text=text, prompt_tokens=len(seq.prompt), new_tokens=len(seq.new)

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from evalkit.models.backend import BatchCallback
 from evalkit.models.hf_loading import DEFAULT_POOL, BasePool, LoadedBase, attach_adapter, check_adapter_base
 from evalkit.models.prefix_cache import PrefixCache
 from evalkit.models.prompting import apply_template_policy, render_prompt, template_text
 from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.models.stop_strings import cut_at_stop
 from evalkit.models.threads import GOVERNOR
 from evalkit.types import Generation, SampleInput
 
 # Tokenizers that render prompts, shared by a process's arms: (base, template setting, template text) -> tok.
 _RENDER_TOKENIZERS: dict[tuple[str, str, str], object] = {}
-
-
-def cut_at_stop(text: str, stops: Iterable[str]) -> tuple[str, bool]:
-    """Truncate ``text`` at the earliest stop string; returns (text, stopped)."""
-    cut = len(text)
-    for stop in stops:
-        if stop:
-            pos = text.find(stop)
-            if pos != -1:
-                cut = min(cut, pos)
-    return text[:cut], cut < len(text)
 
 
 class HFBackend:

@@ -8,13 +8,13 @@ any number of adapter arms share one copy of the base weights.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import ModelError
 from evalkit.models.weights_check import BASE_WEIGHTS_HINT, check_weights
+from evalkit.notices import notify
 
 ADAPTER_CARD = "evalkit-card.json"
 
@@ -195,7 +195,7 @@ class BasePool:
             if dtype == "auto":
                 from evalkit.models.precision import describe_dtype
 
-                sys.stderr.write(f"note: {Path(base_dir).name} computes in {describe_dtype(dtype)}\n")
+                notify(f"{Path(base_dir).name} computes in {describe_dtype(dtype)}", "note")
             self._bases[key] = LoadedBase(model=model, tokenizer=tok, base_dir=base_dir)
         return self._bases[key]
 

@@ -1,6 +1,8 @@
 """POSTing JSON with retries: exponential backoff with jitter, honouring ``Retry-After``.
 
-Retried: HTTP 408, 429 and every 5xx, timeouts and connection errors. Other
+The one HTTP retry classification of evalkit, for model servers and judges alike
+(:func:`is_retryable`, :func:`retry_after_seconds`). Retried: HTTP 408, 409, 425, 429 and
+every 5xx, timeouts and connection errors. Other
 statuses (2xx, 4xx) are returned to the caller, which knows what they mean for
 its endpoint. When the retries run out, :class:`RequestFailed` carries a short,
 human reason ("HTTP 503 after 4 attempts: overloaded"); it never includes
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-RETRY_STATUSES = frozenset({408, 429})
+RETRY_STATUSES = frozenset({408, 409, 425, 429})  # timeout, conflict, too early, rate limit
 
 
 @dataclass(frozen=True)
@@ -59,27 +61,31 @@ class RequestFailed(Exception):
 
 
 def is_retryable(status: int) -> bool:
-    """True for statuses worth retrying (408, 429, 5xx)."""
+    """True for statuses worth retrying (408, 409, 425, 429, 5xx)."""
     return status in RETRY_STATUSES or status >= 500
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The server's requested wait from ``retry-after-ms`` or ``Retry-After``, if any."""
-    millis = response.headers.get("retry-after-ms")
+def retry_after_seconds(response: httpx.Response | None) -> float | None:
+    """The server's requested wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+
+    None when absent or unreadable; a date already past is 0.
+    """
+    headers = response.headers if response is not None else {}
+    millis = headers.get("retry-after-ms")
     if millis:
         try:
-            return float(millis) / 1000
+            return max(0.0, float(millis) / 1000)
         except ValueError:
             pass
-    value = response.headers.get("retry-after")
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return float(value)
+        return max(0.0, float(value))
     except ValueError:
         pass
     try:
-        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 

@@ -26,10 +26,10 @@ import httpx
 from evalkit.errors import ConfigError, EvalkitError, ModelError
 from evalkit.models import http_retry
 from evalkit.models.backend import BatchCallback
-from evalkit.models.hf_backend import cut_at_stop
 from evalkit.models.prompting import as_messages, render_prompt
 from evalkit.models.spec import GenerationConfig, ModelSpec
-from evalkit.redact import mask_secret, redact_text, redact_url
+from evalkit.models.stop_strings import cut_at_stop
+from evalkit.redact import redact_secrets, redact_url
 from evalkit.types import Generation, SampleInput
 
 CHAT_PATH = "/v1/chat/completions"
@@ -257,7 +257,7 @@ class OpenAIBackend:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _scrub(self, text: str) -> str:
-        return mask_secret(redact_text(text), self._api_key())
+        return redact_secrets(text, self._api_key())
 
     def _raise_if_fatal(self, response: httpx.Response, path: str) -> None:
         """Statuses that would fail every sample the same way stop the run with a clear message."""

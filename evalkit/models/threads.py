@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +171,9 @@ class ThreadGovernor:
 
 
 def _note(message: str) -> None:
-    sys.stderr.write(f"note: {message}\n")
+    from evalkit.notices import notify
+
+    notify(message, "note")
 
 
 #: One governor per process: the arms of a compare share the machine, so they share the choice.

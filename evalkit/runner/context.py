@@ -11,8 +11,9 @@ show it among the report's notices.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+
+from evalkit.notices import notify
 
 _CONFIG_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 _NO_LIMIT = 10**7  # tokenizers say 1e30 when they do not know
@@ -60,9 +61,9 @@ def context_warnings(backend, prompts: dict[str, str], max_new_tokens: int, suit
 
 
 def announce(warnings: list[str]) -> None:
-    """Print warnings on stderr (the CLI's and any caller's), one line each."""
+    """Hand each warning to the notice listener (:func:`evalkit.notices.notify`; the CLI prints them)."""
     for warning in warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        notify(warning, "warning")
 
 
 def run_warnings(runs: dict) -> list[str]:

@@ -1,4 +1,4 @@
-"""`run_suite`: generate (cached, resumable), score and summarise one arm on one suite."""
+"""`run_suite`: generate (cached, resumable), score and summarise one arm on one suite; `run_arm`: many."""
 
 from __future__ import annotations
 
@@ -6,60 +6,38 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.judge.usage import write_judge_usage
+from evalkit.lmeval.runner import run_lm_eval_suite
 from evalkit.models.draws import draw_seed, samples_per_item
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
-from evalkit.redact import mask_secret, redact_record
+from evalkit.redact import mask_secret
 from evalkit.runner.context import announce, context_warnings, recorded_warnings
-from evalkit.runner.schema import read_run_file, schema_problem
+from evalkit.runner.rundir import (
+    HEADER,
+    RunResult,
+    arm_run_dir,
+    metrics_document,
+    resumable,
+    run_header,
+    suite_signature,
+)
+from evalkit.runner.schema import read_run_file
 from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
     append_jsonl,
-    read_json,
     read_jsonl_tolerant,
     write_json_atomic,
     write_jsonl_atomic,
 )
 from evalkit.suite.loader import Suite
-from evalkit.types import SCHEMA_VERSION, Generation
-from evalkit.versions import package_versions
+from evalkit.types import Generation
 
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class RunResult:
-    """A finished run: where it lives and its metrics."""
-
-    out_dir: Path
-    metrics: dict
-    generated: int
-    cached: int
-    resumed: int
-
-    @property
-    def primary(self) -> float | None:
-        """The suite's headline metric."""
-        return self.metrics["metrics"][self.metrics["primary_metric"]]["mean"]
-
-
-def suite_signature(suite: Suite) -> dict:
-    """What identifies a suite's content: name, version, data hash and scorer config."""
-    return {
-        "name": suite.name,
-        "version": suite.spec.version,
-        "kind": suite.spec.kind,
-        "data_sha256": suite.data_sha256,
-        "scorers": [redact_record(s.model_dump()) for s in suite.spec.scorers],  # a judge's base_url
-        "prompt_template": suite.spec.prompt_template,
-        "primary_metric": suite.spec.primary_metric,
-    }
 
 
 Item = tuple[str, int]  # (sample id, draw index)
@@ -82,9 +60,7 @@ def run_suite(
     with its own derived seed (:func:`evalkit.models.draws.draw_seed`).
     """
     k = effective_draws(arm, suite, draws)
-    if suite.spec.kind == "lm-eval":
-        from evalkit.lmeval.runner import run_lm_eval_suite
-
+    if suite.spec.engine == "lm-eval":
         return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
     out = Path(out_dir)
     try:
@@ -98,7 +74,7 @@ def run_suite(
     )
     decoding = config.decoding()
     done = _resume_state(out, arm, signature, resume, k)
-    write_json_atomic(out / "run.json", _run_header(arm, suite, signature, decoding, k))
+    write_json_atomic(out / HEADER, run_header(arm, suite, signature, decoding, samples_per_item=k))
     prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
     warnings = context_warnings(arm.backend, prompts, config.max_new_tokens, suite.name)
     announce(warnings)
@@ -156,12 +132,41 @@ def run_suite(
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
+def run_arm(
+    arm: Arm,
+    suites: list[Suite],
+    root: Path,
+    *,
+    cache=None,
+    resume: bool = True,
+    progress: Callable | None = None,
+    draws: int | None = None,
+) -> list[RunResult]:
+    """Run one arm on several suites, each in its own run directory under ``root``.
+
+    ``draws`` (``--draws``) overrides every suite's ``samples_per_item``; all
+    arm/suite pairs are checked before anything runs.
+    """
+    counts = [effective_draws(arm, suite, draws) for suite in suites]
+    results = []
+    for suite, k in zip(suites, counts):
+        out = arm_run_dir(root, arm, suite.name)
+        if progress is None:
+            results.append(run_suite(arm, suite, out, cache=cache, resume=resume, draws=draws))
+            continue
+        with progress(f"{arm.name} · {suite.name}", len(suite.samples) * k or None) as update:
+            results.append(
+                run_suite(arm, suite, out, cache=cache, resume=resume, progress=update, draws=draws)
+            )
+    return results
+
+
 def effective_draws(arm: Arm, suite: Suite, draws: int | None = None) -> int:
     """Draws per item for this arm on this suite (``draws``, else suite, else spec, else 1); checked."""
     return samples_per_item(
         arm.spec.generation,
         suite_name=suite.name,
-        suite_kind=suite.spec.kind,
+        suite_engine=suite.spec.engine,
         suite_value=suite.spec.samples_per_item,
         draws=draws,
     )
@@ -201,32 +206,20 @@ def score_run_dir(
     rows = score_samples(suite, generations, samples_per_item=k)
     write_jsonl_atomic(out / "scores.jsonl", rows)
     write_judge_usage(out, rows)
-    gens = list(generations.values())
-    metrics = {
-        "schema_version": SCHEMA_VERSION,
-        "suite": header["suite"],
-        "arm": header["arm"],
-        "fingerprint": header["arm"]["fingerprint"],
-        "primary_metric": suite.spec.primary_metric,
-        "samples_per_item": k,
-        "metrics": summarise(rows, list(suite.scorers), samples_per_item=k),
-        "n_samples": len(suite.samples),
-        "n_generated": len(gens),
-        "generation": {
-            "new_tokens": sum(g.new_tokens for g in gens),
-            "prompt_tokens": sum(g.prompt_tokens for g in gens),
-            "errors": sum(1 for g in gens if g.error),
-            "cached": sum(1 for g in gens if g.cached),
-        },
-        "timings": {
+    metrics = metrics_document(
+        header,
+        suite,
+        summarise(rows, list(suite.scorers), samples_per_item=k),
+        n_samples=len(suite.samples),
+        generations=[g.to_dict() for g in generations.values()],
+        timings={
             "generate_s": round(gen_seconds, 3) if gen_seconds is not None else None,
             "score_s": round(time.perf_counter() - started, 3),
         },
-        "warnings": list(warnings if warnings is not None else recorded_warnings(out)),
-        "engine": engine if engine is not None else _recorded_engine(out),
-        "versions": package_versions(),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        samples_per_item=k,
+        extra={"warnings": list(warnings if warnings is not None else recorded_warnings(out)),
+               "engine": engine if engine is not None else _recorded_engine(out)},
+    )
     write_json_atomic(out / "metrics.json", metrics)
     return metrics
 
@@ -240,41 +233,9 @@ def _recorded_engine(out: Path) -> dict | None:
     return previous.get("engine") if isinstance(previous, dict) else None
 
 
-def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, samples_per_item: int) -> dict:
-    return redact_record({
-        "schema_version": SCHEMA_VERSION,
-        "suite": signature,
-        "suite_dir": str(suite.folder),
-        "samples_per_item": samples_per_item,
-        "arm": {
-            "name": arm.name,
-            "fingerprint": arm.fingerprint,
-            "fingerprint_parts": arm.fingerprint_parts,
-            "spec": arm.spec.model_dump(),
-            "generation": generation,
-        },
-        "versions": package_versions(),
-    })
-
-
 def _resume_state(out: Path, arm: Arm, signature: dict, resume: bool, k: int) -> dict[Item, Generation]:
     """The finished (sample, draw) generations of an earlier run in ``out`` (draws < ``k``, no errors)."""
-    header_path = out / "run.json"
-    if not header_path.is_file():
-        return {}
-    header = read_json(header_path, "run header")
-    stale = schema_problem(header, "run header")  # another evalkit's run: --fresh redoes it
-    if stale and resume:
-        read_run_file(header_path, "run header")  # raises, naming the problem and --fresh
-    same = header.get("arm", {}).get("fingerprint") == arm.fingerprint and header.get("suite") == signature
-    if not same and not stale:
-        raise EvalkitError(
-            f"{out} already holds a run of a different model or suite version.",
-            hint="choose another --out directory or delete that one",
-        )
-    if not resume:
-        for name in ("generations.jsonl", "scores.jsonl", "metrics.json"):
-            (out / name).unlink(missing_ok=True)
+    if not resumable(out, arm, signature, resume):
         return {}
     path = out / "generations.jsonl"
     rows = read_jsonl_tolerant(path)

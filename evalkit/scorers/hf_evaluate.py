@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import never_crash, output_text, short, target_strings, without_lone_surrogates
-from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.home import evalkit_home
+from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import never_crash, output_text, short
-from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
 PUNKT_LANGUAGE = "english"

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import (
     compile_regex,
     extract_answer,
@@ -21,7 +22,6 @@ from evalkit.scorers.extract import (
     short,
     target_strings,
 )
-from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
 

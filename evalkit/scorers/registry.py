@@ -1,4 +1,4 @@
-"""Scorer registry: a scorer is a factory, registered by name, returning a pure function.
+"""Scorer lookup: a scorer is a factory, registered by name, returning a pure function.
 
     @scorer("exact_match")
     def exact_match(*, ignore_case: bool = True) -> ScoreFn:
@@ -7,41 +7,27 @@
 
 Suites name scorers with options; :func:`build_scorer` checks the options
 against the factory's keyword arguments (unknown options are errors with the
-closest valid name) and returns the scoring function.
+closest valid name) and returns the scoring function. Importing this module registers every
+built-in scorer (:mod:`evalkit.scorers.builtin`); the decorator and the table it fills are in
+:mod:`evalkit.scorers.base`, which scorer modules import.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
 from pathlib import Path
 
 from evalkit.errors import ConfigError
-from evalkit.types import Generation, Sample, Score
+from evalkit.scorers import builtin  # noqa: F401 - registers the built-in and judge scorers
+from evalkit.scorers.base import SCORER_FACTORIES, ScoreFn, ScorerFactory, scorer
 
-ScoreFn = Callable[[Sample, Generation], Score]
-ScorerFactory = Callable[..., ScoreFn]
-
-_REGISTRY: dict[str, ScorerFactory] = {}
-
-
-def scorer(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
-    """Register a scorer factory under ``name`` (names must be unique)."""
-
-    def register(factory: ScorerFactory) -> ScorerFactory:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"scorer {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return register
+__all__ = ["ScoreFn", "ScorerFactory", "build_scorer", "scorer", "scorer_names"]
 
 
 def scorer_names() -> list[str]:
     """Names of all registered scorers."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(SCORER_FACTORIES)
 
 
 def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, where: str = "") -> ScoreFn:
@@ -50,15 +36,14 @@ def build_scorer(name: str, options: dict, *, suite_dir: Path | None = None, whe
     ``suite_dir`` is passed to factories that accept it (to resolve files such
     as JSON schemas). Raises ConfigError for unknown names or options.
     """
-    _load_builtins()
     prefix = f"{where}: " if where else ""
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+    if name not in SCORER_FACTORIES:
+        close = difflib.get_close_matches(name, SCORER_FACTORIES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
-            f"{prefix}unknown scorer {name!r}{hint}; known scorers: {', '.join(sorted(_REGISTRY))}."
+            f"{prefix}unknown scorer {name!r}{hint}; known scorers: {', '.join(sorted(SCORER_FACTORIES))}."
         )
-    factory = _REGISTRY[name]
+    factory = SCORER_FACTORIES[name]
     params = _signature(factory).parameters
     accepted = [p for p in params if p != "suite_dir"]
     for key in options:
@@ -114,13 +99,3 @@ def _checked_option(scorer_name: str, param: inspect.Parameter, value, prefix: s
             f"{prefix}scorer {scorer_name!r}: option {param.name!r} must be true or false, got {value!r}."
         )
     return value
-
-
-def _load_builtins() -> None:
-    # Importing the modules registers their scorers (the judge package registers the judge scorers).
-    from evalkit.scorers import builtin  # noqa: F401
-
-    try:
-        import evalkit.judge  # noqa: F401
-    except ImportError:  # judges are optional; their suites then fail with "unknown scorer"
-        pass

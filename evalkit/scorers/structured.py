@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, bounded
+from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import find_json, never_crash, output_text, short
-from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
 _MISSING = object()

@@ -6,8 +6,8 @@ import functools
 import re
 
 from evalkit.errors import ConfigError
+from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import never_crash, output_text, target_strings
-from evalkit.scorers.registry import ScoreFn, scorer
 from evalkit.types import Generation, Sample, Score
 
 _UNITS = ("words", "chars", "tokens")

@@ -68,7 +68,7 @@ def describe(folder: Path, source: str) -> SuiteEntry:
         return SuiteEntry(folder.name, "?", "?", None, "", str(folder), source, None, None, error=exc.message)
     data, samples, error = _data_and_count(spec, folder)
     description = " ".join(spec.description.split())
-    return SuiteEntry(spec.name, spec.kind, spec.version, samples, description, str(folder), source, data,
+    return SuiteEntry(spec.name, spec.label, spec.version, samples, description, str(folder), source, data,
                       spec.provenance and " ".join(spec.provenance.split()), error)
 
 
@@ -80,7 +80,7 @@ def _data_and_count(spec: SuiteSpec, folder: Path) -> tuple[str | None, int | No
     """(data location, sample count, error) without downloading anything."""
     if isinstance(spec.data, HubData):
         return f"hub:{spec.data.hub}" + (f":{spec.data.name}" if spec.data.name else ""), None, None
-    if spec.kind == "lm-eval":
+    if spec.engine == "lm-eval":
         return _lm_eval_data(spec, folder)
     try:
         suite = load_suite(str(folder), build_scorers=False)

@@ -97,7 +97,7 @@ def load_suite(name_or_path: str, *, limit: int | None = None, build_scorers: bo
     folder = find_suite_dir(name_or_path).resolve()
     spec_path = folder / "suite.yaml"
     spec = load_config(SuiteSpec, spec_path)
-    if spec.kind == "lm-eval":
+    if spec.engine == "lm-eval":
         if limit is not None and spec.lm_eval is not None:
             own = spec.lm_eval.limit
             section = spec.lm_eval.model_copy(update={"limit": limit if own is None else min(own, limit)})

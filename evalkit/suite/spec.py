@@ -11,7 +11,13 @@ from evalkit.config import StrictModel
 
 #: The one placeholder a prompt template has: replaced by the sample's input text.
 TEMPLATE_PLACEHOLDER = "{input}"
-SuiteKind = Literal["task", "regression", "general", "lm-eval"]
+#: What a suite is for: the fine-tune's own task, or a check that the base's skills survived.
+SuiteRole = Literal["task", "regression", "general"]
+#: What runs it: evalkit's own generate-and-score loop, or lm-evaluation-harness tasks.
+SuiteEngine = Literal["native", "lm-eval"]
+#: Before role and engine were apart, ``kind: lm-eval`` meant this role with the lm-eval engine.
+LEGACY_LM_EVAL_ROLE = "general"
+#: Suite kinds (as run files and comparisons record them, see ``SuiteSpec.label``) that measure forgetting.
 FORGETTING_KINDS = ("regression", "general", "lm-eval")
 
 
@@ -46,7 +52,7 @@ class ScorerConfig(StrictModel):
 
 
 class LmEvalConfig(StrictModel):
-    """lm-evaluation-harness tasks run by a suite of kind ``lm-eval``."""
+    """lm-evaluation-harness tasks run by a suite with ``engine: lm-eval``."""
 
     tasks: list[str]
     num_fewshot: int | None = None
@@ -71,7 +77,8 @@ class SuiteSpec(StrictModel):
 
     name: str
     version: str = "1"
-    kind: SuiteKind = "task"
+    kind: SuiteRole = "task"  # the suite's role
+    engine: SuiteEngine = "native"
     description: str = ""
     data: str | HubData | None = None
     format: Literal["auto", "jsonl", "json", "csv"] = "auto"
@@ -89,12 +96,28 @@ class SuiteSpec(StrictModel):
     lm_eval: LmEvalConfig | None = None
     provenance: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _role_and_engine(cls, data: Any) -> Any:
+        """``kind: lm-eval`` loads as role general, engine lm-eval; an ``lm_eval:`` section implies it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("kind") == "lm-eval":
+            data["kind"] = LEGACY_LM_EVAL_ROLE
+            data.setdefault("engine", "lm-eval")
+        if data.get("lm_eval") is not None:
+            data.setdefault("engine", "lm-eval")
+        return data
+
     @model_validator(mode="after")
     def _check_consistency(self) -> SuiteSpec:
-        if self.kind == "lm-eval":
+        if self.engine == "lm-eval":
             if self.lm_eval is None:
-                raise ValueError("a suite of kind 'lm-eval' needs an 'lm_eval:' section with tasks")
+                raise ValueError("a suite with engine 'lm-eval' needs an 'lm_eval:' section with tasks")
             return self
+        if self.lm_eval is not None:
+            raise ValueError("an 'lm_eval:' section needs engine: lm-eval (or leave engine out)")
         if self.data is None:
             raise ValueError("'data' is required (a file next to suite.yaml or {hub: ...})")
         if not self.scorers:
@@ -117,8 +140,17 @@ class SuiteSpec(StrictModel):
         return self
 
     @property
+    def label(self) -> str:
+        """The suite's kind as run files, comparisons and listings record it.
+
+        Its role, except ``lm-eval`` for a general suite run by lm-eval: what ``kind: lm-eval``
+        always meant, so runs and baselines made before role and engine were apart still match.
+        """
+        return "lm-eval" if self.engine == "lm-eval" and self.kind == LEGACY_LM_EVAL_ROLE else self.kind
+
+    @property
     def primary_metric(self) -> str:
         """The scorer key whose mean is the suite's headline score."""
-        if self.kind == "lm-eval":
+        if self.engine == "lm-eval":
             return self.lm_eval.metric  # type: ignore[union-attr]
         return self.metric or self.scorers[0].key

@@ -23,6 +23,7 @@ import yaml
 from transformers import TrainerCallback
 
 from evalkit.models.hf_loading import ADAPTER_CARD
+from evalkit.notices import notify
 from evalkit.runner.store import write_json_atomic, write_text_atomic
 from evalkit.train.spec import TrainSpec
 from evalkit.versions import package_versions
@@ -136,12 +137,10 @@ class CheckpointCards(TrainerCallback):
             write_adapter_files(folder, self.ctx, card, name_suffix=f"-step{state.global_step}")
 
 
-def say(main: bool, message: str) -> None:
-    """Print a status line on stderr, from the main process only."""
+def say(main: bool, message: str, label: str = "") -> None:
+    """A status notice (:func:`evalkit.notices.notify`), from the main process only."""
     if main:
-        from evalkit.cli_support import err_console
-
-        err_console.print(message, highlight=False, soft_wrap=True)
+        notify(message, label)
 
 
 class Meter(TrainerCallback):
@@ -181,8 +180,7 @@ class Meter(TrainerCallback):
             if self.fired:
                 raise KeyboardInterrupt
             self.fired = True
-            say(True, "[yellow]stopping:[/] finishing this step and saving a checkpoint "
-                "(Ctrl-C again to abort)")
+            say(True, "finishing this step and saving a checkpoint (Ctrl-C again to abort)", "stopping")
 
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from evalkit.errors import ConfigError, SuiteSkipped
+from evalkit.errors import ConfigError
 from evalkit.runner.store import write_json_atomic
 from evalkit.suite.spec import FORGETTING_KINDS
 from evalkit.train.spec import TrainingError
@@ -105,26 +105,24 @@ def evaluate_checkpoints(
     notice: Callable[[str], None] | None = None,
 ) -> dict:
     """Score the base and every checkpoint of ``output_dir`` on ``suites``; write/return checkpoints.json."""
-    from evalkit.api import open_cache, run_arm
+    from evalkit.cache import open_cache
     from evalkit.models.hf_loading import BasePool
     from evalkit.models.loader import load_model
     from evalkit.models.spec import load_model_spec
-    from evalkit.suite.loader import load_suite
+    from evalkit.runner.run import run_arm
+    from evalkit.suite.select import load_suites
 
     output_dir = Path(output_dir)
     folders = checkpoint_dirs(output_dir)
     if not folders:
         raise ConfigError(f"{output_dir}: no checkpoint-N folders with a tuned.yaml to evaluate.")
-    loaded = []
-    for name in suites:
-        try:
-            loaded.append(load_suite(name, limit=limit))
-        except SuiteSkipped as exc:
-            if notice:
-                notice(f"skipped {name}: {exc.message}")
+    loaded, skipped = load_suites(list(suites), limit=limit)
+    for name, reason in skipped:
+        if notice:
+            notice(f"skipped {name}: {reason}")
     if not loaded:
         raise ConfigError("no evaluation suite could run for the checkpoint curve.")
-    kinds = {s.name: s.spec.kind for s in loaded}
+    kinds = {s.name: s.spec.label for s in loaded}
     pool, cache, root = BasePool(), open_cache() if use_cache else None, output_dir / "checkpoint-runs"
 
     def scores_of(spec) -> dict[str, float | None]:
@@ -145,7 +143,7 @@ def evaluate_checkpoints(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "forgetting_budget": budget,
         "limit": limit,
-        "suites": [{"name": s.name, "kind": s.spec.kind, "metric": s.spec.primary_metric} for s in loaded],
+        "suites": [{"name": s.name, "kind": s.spec.label, "metric": s.spec.primary_metric} for s in loaded],
         "base": {"arm": "base", "scores": base},
         "checkpoints": entries,
         "best": best,

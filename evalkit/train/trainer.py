@@ -179,7 +179,7 @@ def prepare(spec: TrainSpec, state) -> Prepared:
     settings = _settings(spec, training, len(train_rows), state.num_processes, cuda, bf16)
     notes = [w for w in (truncation_warning(train_rows + val_rows, training.max_length),) if w]
     for note in notes:
-        say(state.is_main_process, f"[yellow]warning:[/] {note}")
+        say(state.is_main_process, note, "warning")
     data_doc = {"source": data.source, "format": data.format, "sha256": data.sha256, "rows": data.rows,
                 "train_rows": len(train_rows), "validation_rows": len(val_rows),
                 "validation_source": data.validation_source, "end_of_turn": eot,

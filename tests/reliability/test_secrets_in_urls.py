@@ -98,3 +98,14 @@ def test_redaction_functions():
     assert redact_text("failed: https://h/?access_token=zz.") == "failed: https://h/?access_token=***."
     assert mask_secret("abc abcdef abc.", "abc") == "*** abcdef ***."
     assert mask_secret("xxLONGSECRET1xx", "LONGSECRET1") == "xx***xx"  # long keys: anywhere
+
+
+def test_one_redactor_for_server_messages_masks_the_key_and_url_credentials():
+    from evalkit.redact import redact_secrets
+
+    message = "HTTP 401 from https://u:pw@h.example/v1?token=T: bad key sk-live-123456789"
+    assert redact_secrets(message, "sk-live-123456789") == (
+        "HTTP 401 from https://***@h.example/v1?token=***: bad key ***"
+    )
+    assert redact_secrets(message, "sk-live-123456789", "[redacted]").endswith("bad key [redacted]")
+    assert redact_secrets("", "k") == "" and redact_secrets("plain", None) == "plain"

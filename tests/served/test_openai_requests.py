@@ -122,8 +122,11 @@ def test_retry_after_forms():
     assert http_retry.retry_after_seconds(httpx.Response(429, headers={"retry-after": "2"})) == 2.0
     assert http_retry.retry_after_seconds(httpx.Response(429, headers={"retry-after-ms": "250"})) == 0.25
     dated = httpx.Response(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    assert http_retry.retry_after_seconds(dated) < 0
+    assert http_retry.retry_after_seconds(dated) == 0.0, "a date already past means no wait"
     assert http_retry.retry_after_seconds(httpx.Response(429, headers={"retry-after": "soon"})) is None
+    assert [s for s in (400, 404, 408, 409, 422, 425, 429, 500, 529) if http_retry.is_retryable(s)] == [
+        408, 409, 425, 429, 500, 529
+    ]
     policy = http_retry.RetryPolicy(base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
     assert 0.5 <= policy.backoff(1) <= 1.0 and 2.0 <= policy.backoff(3) <= 4.0
     assert 2.0 <= policy.backoff(9) <= 4.0, "capped at max_delay"
