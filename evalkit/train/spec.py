@@ -95,7 +95,8 @@ class TrainingSettings(StrictModel):
     batch_size: int = Field(8, ge=1)
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(1024, ge=8)
-    packing: bool = False
+    packing: bool = True
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     gradient_checkpointing: bool | None = None
     seed: int = 0
     optimizer: Optimizer = "adamw_torch"

@@ -116,3 +116,38 @@ def test_label_targets_are_the_shifted_labelled_positions():
     index, targets = label_targets(labels)
     assert index.tolist() == [1, 2, 4]  # row 0 positions 1, 2; row 1 position 0 (flat index 4)
     assert targets.tolist() == [7, 8, 5]
+
+
+def first_loss_and_card(tiny_train_spec, tmp_path, name: str, **training):
+    """Train the tiny model for one step; (the step's logged loss, the card's settings)."""
+    import json
+
+    from evalkit.train.spec import load_train_spec
+    from evalkit.train.trainer import train
+
+    spec = load_train_spec(tiny_train_spec(training={"max_steps": 1, **training}, lora={"dropout": 0.0},
+                                           output_dir=str(tmp_path / name)))
+    train(spec)
+    card = json.loads((tmp_path / name / "evalkit-card.json").read_text())
+    return card["loss_history"]["train"][0]["loss"], card["settings"]
+
+
+def test_trainer_packed_step_has_the_padded_steps_loss(tiny_train_spec, tmp_path):
+    packed, packed_settings = first_loss_and_card(tiny_train_spec, tmp_path, "packed", precision="fp32")
+    padded, padded_settings = first_loss_and_card(tiny_train_spec, tmp_path, "padded", precision="fp32",
+                                                  packing=False)
+    assert packed_settings["packing"] is True and padded_settings["packing"] is False
+    assert packed_settings["precision"] == padded_settings["precision"] == "fp32"
+    assert packed == pytest.approx(padded, rel=1e-4)
+
+
+def test_card_records_the_precision_used(tiny_train_spec, tmp_path):
+    from evalkit.train.precision import cpu_has_bf16
+
+    _, settings = first_loss_and_card(tiny_train_spec, tmp_path, "auto")
+    assert settings["precision"] in ("bf16", "fp32") and settings["precision_reason"]
+    if not cpu_has_bf16():
+        assert settings["precision"] == "fp32"
+    else:  # auto measured both: the card says what it saw and chose accordingly
+        probe = settings["precision_probe"]
+        assert (settings["precision"] == "bf16") == (probe["speedup"] >= 1.2)
