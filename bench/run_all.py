@@ -32,6 +32,7 @@ SCRIPTS = {
     "lmeval_shared_prefix": ([], ["--limit", "25"], False),
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
+    "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
 }
 
 
@@ -48,6 +49,12 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "arms_memory":
         rss = report["3 arms, one load"]["rss_vs_one_arm"]
         return f"3 arms on one load: {rss}x one arm's peak RSS (target <= 1.2x: {verdict})"
+    if name == "train_throughput":
+        fig = report.get("after_vs_trl", {})
+        before = report.get("after_vs_before", {})
+        return (f"packed+bf16 training {fig.get('tokens_per_cpu_s')}x plain TRL's tokens per CPU-second "
+                f"(target >= 2x: {verdict}), {before.get('tokens_per_cpu_s')}x and "
+                f"{before.get('peak_rss')}x peak RSS vs the previous path")
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"

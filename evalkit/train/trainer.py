@@ -30,6 +30,9 @@ from evalkit.train.data import encode_examples, end_of_turn, load_training_data,
 from evalkit.train.precision import Precision, resolve_precision
 from evalkit.train.spec import TrainingError, TrainSpec, resolve_device_defaults
 
+# non-reentrant checkpointing: works with autocast and with inputs that do not require grad
+CHECKPOINTING = {"use_reentrant": False}
+
 
 @dataclass
 class TrainResult:
@@ -95,11 +98,30 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, precisi
         raise TrainingError(f"could not load {base_dir!r} with quantization {quantization!r}: "
                             f"{str(exc).splitlines()[0][:300]}",
                             hint="quantization: none trains a plain LoRA without bitsandbytes") from None
+    if quantization == "nf4" and not cuda:
+        keep_4bit_layers_differentiable(model)
     if qconfig is not None and not sharded:  # it upcasts norms to float32: FSDP needs one dtype to shard
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=CHECKPOINTING)
     return model
+
+
+def keep_4bit_layers_differentiable(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel during validation.
+
+    On CPUs with AVX512_BF16 a ``Linear4bit`` in eval mode without gradients
+    (a validation pass) rewrites its weight in place into a layout whose
+    matmul has no backward; training steps after it would then get no gradient
+    through the frozen base layers until a checkpoint save happens to convert
+    the weight back.
+    """
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def check_target_modules(model, target_modules) -> None:
@@ -148,7 +170,8 @@ def _sft_config(spec: TrainSpec, training, settings: dict, has_validation: bool,
         learning_rate=training.lr, lr_scheduler_type=training.scheduler, warmup_steps=training.warmup_ratio,
         per_device_train_batch_size=training.batch_size, per_device_eval_batch_size=training.batch_size,
         gradient_accumulation_steps=training.grad_accum, max_length=training.max_length,
-        packing=False, gradient_checkpointing=training.gradient_checkpointing, seed=training.seed,
+        packing=False, gradient_checkpointing=training.gradient_checkpointing,
+        gradient_checkpointing_kwargs=CHECKPOINTING, seed=training.seed,
         optim=training.optimizer, weight_decay=training.weight_decay, max_grad_norm=training.max_grad_norm,
         save_strategy="steps", save_steps=settings["save_steps"], logging_steps=training.logging_steps,
         eval_strategy="steps" if has_validation else "no", eval_steps=settings["save_steps"],
