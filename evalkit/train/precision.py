@@ -29,11 +29,6 @@ class Precision:
     reason: str
     probe: dict = field(default_factory=dict)
 
-    @property
-    def mixed(self) -> bool:
-        """True for bf16/fp16 mixed precision."""
-        return self.name != "fp32"
-
 
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 dot-product instructions (AVX512_BF16 or AMX-BF16)."""
