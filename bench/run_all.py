@@ -34,6 +34,7 @@ SCRIPTS = {
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
     "sequential_vs_fixed": ([], ["--limit", "96"], True),
+    "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
 }
 
 
@@ -57,6 +58,12 @@ def summary_line(name: str, report: dict) -> str | None:
             line += (f", {lm['vs_engine_bf16_wall']}x lm-eval's HFLM in float32 "
                      f"(target >= 3x: {'met' if report['met'] else 'NOT met'})")
         return line
+    if name == "train_throughput":
+        fig = report.get("after_vs_trl", {})
+        before = report.get("after_vs_before", {})
+        return (f"packed+bf16 training {fig.get('tokens_per_cpu_s')}x plain TRL's tokens per CPU-second "
+                f"(target >= 2x: {verdict}), {before.get('tokens_per_cpu_s')}x and "
+                f"{before.get('peak_rss')}x peak RSS vs the previous path")
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"

@@ -4,8 +4,12 @@ TRL stays behind the TrainSpec: this module maps the spec onto model loading,
 a ``LoraConfig`` and an ``SFTConfig``; users never see TRL argument names.
 Rows are pre-tokenized by :mod:`evalkit.train.data` (prompt rendered exactly as
 evaluation renders it, labels masked to the answer), so the loss is on the
-completion only. Works under ``accelerate launch``: only the main process
-prints and writes cards and specs.
+completion only. With ``training.packing`` (the default) a batch's rows are
+concatenated without padding (:mod:`evalkit.train.packing`) and the loss runs
+the LM head on answer positions only (:mod:`evalkit.train.loss`);
+``training.precision`` picks bf16 autocast where it is measured faster
+(:mod:`evalkit.train.precision`). Works under ``accelerate launch``: only the
+main process prints and writes cards and specs.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from evalkit.errors import ConfigError
 from evalkit.train.card import CardContext, CheckpointCards, Meter, build_card, say, write_adapter_files
 from evalkit.train.checkpoints import check_output_dir, last_checkpoint
 from evalkit.train.data import encode_examples, end_of_turn, load_training_data, truncation_warning
+from evalkit.train.precision import Precision, resolve_precision
 from evalkit.train.spec import TrainingError, TrainSpec, resolve_device_defaults
+
+# non-reentrant checkpointing: works with autocast and with inputs that do not require grad
+CHECKPOINTING = {"use_reentrant": False}
 
 
 @dataclass
@@ -54,13 +62,15 @@ def _device() -> tuple[bool, bool]:
     return cuda, cuda and torch.cuda.is_bf16_supported()
 
 
-def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: bool, local_rank: int,
+def load_training_model(base_dir: str, quantization: str, *, cuda: bool, precision: str, local_rank: int,
                         gradient_checkpointing: bool, sharded: bool = False):
-    """The base model prepared for (Q)LoRA: quantized per the spec, compute dtype per device.
+    """The base model prepared for (Q)LoRA: quantized per the spec, compute dtype per device and precision.
 
-    ``sharded`` (FSDP or DeepSpeed ZeRO-3) stores 4-bit weights in the compute
-    dtype, which is what lets those shard a quantized base, and leaves device
-    placement to them.
+    On a GPU the weights load in the compute dtype (``precision``: bf16, fp16
+    or fp32); on a CPU they stay float32 and, with bf16, the 4-bit layers
+    dequantize straight to bf16 for the autocast matmuls. ``sharded`` (FSDP or
+    DeepSpeed ZeRO-3) stores 4-bit weights in the compute dtype, which is what
+    lets those shard a quantized base, and leaves device placement to them.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -69,9 +79,10 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
     from evalkit.models.hf_loading import quantization_config
 
     hf_logging.disable_progress_bar()
-    compute = torch.float32 if not cuda else (torch.bfloat16 if bf16 else torch.float16)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    compute = dtypes[precision] if cuda else torch.float32
     kwargs: dict = {"dtype": compute}
-    qconfig = quantization_config(quantization, compute)
+    qconfig = quantization_config(quantization, dtypes[precision] if quantization == "nf4" else compute)
     if qconfig is not None:
         if sharded and quantization == "int8":
             raise TrainingError("quantization: int8 cannot be sharded by FSDP or DeepSpeed ZeRO-3.",
@@ -87,11 +98,30 @@ def load_training_model(base_dir: str, quantization: str, *, cuda: bool, bf16: b
         raise TrainingError(f"could not load {base_dir!r} with quantization {quantization!r}: "
                             f"{str(exc).splitlines()[0][:300]}",
                             hint="quantization: none trains a plain LoRA without bitsandbytes") from None
+    if quantization == "nf4" and not cuda:
+        keep_4bit_layers_differentiable(model)
     if qconfig is not None and not sharded:  # it upcasts norms to float32: FSDP needs one dtype to shard
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=CHECKPOINTING)
     return model
+
+
+def keep_4bit_layers_differentiable(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel during validation.
+
+    On CPUs with AVX512_BF16 a ``Linear4bit`` in eval mode without gradients
+    (a validation pass) rewrites its weight in place into a layout whose
+    matmul has no backward; training steps after it would then get no gradient
+    through the frozen base layers until a checkpoint save happens to convert
+    the weight back.
+    """
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def check_target_modules(model, target_modules) -> None:
@@ -117,16 +147,22 @@ def _is_oom(exc: BaseException) -> bool:
             or "can't allocate memory" in text)
 
 
-def _settings(spec: TrainSpec, training, n_train: int, world: int, cuda: bool, bf16: bool) -> dict:
+def _settings(spec: TrainSpec, training, n_train: int, world: int, cuda: bool, precision: Precision) -> dict:
     per_step = training.batch_size * training.grad_accum * world
     steps = training.max_steps or max(1, math.ceil(math.ceil(n_train / per_step) * training.epochs))
     save_steps = training.save_steps or max(1, math.ceil(steps / 4))
-    return {"device": "cuda" if cuda else "cpu", "processes": world, "precision": "bf16" if bf16 else
-            ("fp16" if cuda else "fp32"), "gradient_checkpointing": training.gradient_checkpointing,
-            "total_steps": steps, "save_steps": save_steps, "examples_per_step": per_step}
+    doc = {"device": "cuda" if cuda else "cpu", "processes": world, "precision": precision.name,
+           "precision_reason": precision.reason, "gradient_checkpointing": training.gradient_checkpointing,
+           "packing": training.packing,
+           "loss": "completion positions only, chunked" if training.packing else "full logits",
+           "total_steps": steps, "save_steps": save_steps, "examples_per_step": per_step}
+    if precision.probe:
+        doc["precision_probe"] = precision.probe
+    return doc
 
 
-def _sft_config(spec: TrainSpec, training, settings: dict, has_validation: bool, cuda: bool, bf16: bool):
+def _sft_config(spec: TrainSpec, training, settings: dict, has_validation: bool, cuda: bool,
+                precision: str):
     from trl import SFTConfig
 
     return SFTConfig(
@@ -134,13 +170,15 @@ def _sft_config(spec: TrainSpec, training, settings: dict, has_validation: bool,
         learning_rate=training.lr, lr_scheduler_type=training.scheduler, warmup_steps=training.warmup_ratio,
         per_device_train_batch_size=training.batch_size, per_device_eval_batch_size=training.batch_size,
         gradient_accumulation_steps=training.grad_accum, max_length=training.max_length,
-        packing=training.packing, gradient_checkpointing=training.gradient_checkpointing, seed=training.seed,
+        packing=False, gradient_checkpointing=training.gradient_checkpointing,
+        gradient_checkpointing_kwargs=CHECKPOINTING, seed=training.seed,
         optim=training.optimizer, weight_decay=training.weight_decay, max_grad_norm=training.max_grad_norm,
         save_strategy="steps", save_steps=settings["save_steps"], logging_steps=training.logging_steps,
         eval_strategy="steps" if has_validation else "no", eval_steps=settings["save_steps"],
-        bf16=bf16, fp16=cuda and not bf16, use_cpu=not cuda, report_to="none", disable_tqdm=True,
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda, report_to="none",
+        disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", completion_only_loss=False, save_only_model=False,
-        dataloader_pin_memory=cuda, log_level="warning",
+        dataloader_pin_memory=cuda, log_level="warning", prediction_loss_only=training.packing,
     )
 
 
@@ -155,7 +193,7 @@ class Prepared:
     settings: dict
     ctx: CardContext
     cuda: bool
-    bf16: bool
+    precision: Precision
 
 
 def prepare(spec: TrainSpec, state) -> Prepared:
@@ -174,9 +212,10 @@ def prepare(spec: TrainSpec, state) -> Prepared:
     encode = {"system_prompt": spec.system_prompt, "chat_template": spec.chat_template, "eot": eot}
     train_rows = encode_examples(tokenizer, data.train, **encode)
     val_rows = encode_examples(tokenizer, data.validation, **encode)
-    cuda, bf16 = _device()
+    cuda, cuda_bf16 = _device()
     training = resolve_device_defaults(spec.training, cuda=cuda)
-    settings = _settings(spec, training, len(train_rows), state.num_processes, cuda, bf16)
+    precision = resolve_precision(training.precision, cuda=cuda, cuda_bf16=cuda_bf16)
+    settings = _settings(spec, training, len(train_rows), state.num_processes, cuda, precision)
     notes = [w for w in (truncation_warning(train_rows + val_rows, training.max_length),) if w]
     for note in notes:
         say(state.is_main_process, note, "warning")
@@ -186,32 +225,58 @@ def prepare(spec: TrainSpec, state) -> Prepared:
                 "train_tokens": sum(len(r["input_ids"]) for r in train_rows),
                 "answer_tokens": sum(sum(1 for x in r["labels"] if x != -100) for r in train_rows)}
     ctx = CardContext(spec, base_dir, fingerprint, data_doc, settings, notes)
-    return Prepared(tokenizer, train_rows, val_rows, training, settings, ctx, cuda, bf16)
+    return Prepared(tokenizer, train_rows, val_rows, training, settings, ctx, cuda, precision)
+
+
+def packed_trainer_class():
+    """``SFTTrainer`` with the completion-only loss of :mod:`evalkit.train.loss` (for packed batches)."""
+    from trl import SFTTrainer
+
+    from evalkit.train.loss import forward_completion_loss
+
+    class PackedSFTTrainer(SFTTrainer):
+        """Computes the loss from answer positions only; never builds the full logits."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """The mean token loss over the batch's answers (over ``num_items_in_batch`` when given)."""
+            loss, _ = forward_completion_loss(model, inputs, num_items_in_batch)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return PackedSFTTrainer
 
 
 def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
-    """The configured ``SFTTrainer`` (model loaded, LoRA targets checked, adapters in float32 off-bf16)."""
+    """The configured ``SFTTrainer``: model loaded, LoRA targets checked, adapters float32 (bf16 on GPUs)."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import PrinterCallback
     from trl import SFTTrainer
 
+    from evalkit.train.packing import PackedCollator, use_varlen_attention
+
     training = prep.training
-    args = _sft_config(spec, training, prep.settings, bool(prep.val_rows), prep.cuda, prep.bf16)
+    precision = prep.precision.name
+    args = _sft_config(spec, training, prep.settings, bool(prep.val_rows), prep.cuda, precision)
     plugin = args.deepspeed_plugin
     sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" or (
         plugin is not None and plugin.zero_stage == 3)
-    model = load_training_model(prep.ctx.base_dir, spec.quantization, cuda=prep.cuda, bf16=prep.bf16,
+    model = load_training_model(prep.ctx.base_dir, spec.quantization, cuda=prep.cuda, precision=precision,
                                 gradient_checkpointing=bool(training.gradient_checkpointing),
                                 local_rank=state.local_process_index, sharded=sharded)
     check_target_modules(model, spec.lora.target_modules)
     lora = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout, bias="none",
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(prep.train_rows),
-                         eval_dataset=Dataset.from_list(prep.val_rows) if prep.val_rows else None,
-                         processing_class=prep.tokenizer, peft_config=lora, callbacks=callbacks)
+    cls, extra = SFTTrainer, {}
+    if training.packing:
+        cls, extra = packed_trainer_class(), {"data_collator": PackedCollator(training.max_length)}
+    trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(prep.train_rows),
+                  eval_dataset=Dataset.from_list(prep.val_rows) if prep.val_rows else None,
+                  processing_class=prep.tokenizer, peft_config=lora, callbacks=callbacks, **extra)
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; progress is the callbacks' job
-    if not prep.bf16:  # TRL casts QLoRA adapters to bf16: slow on CPUs, unusable for fp16 mixed precision
+    if training.packing:
+        use_varlen_attention(trainer.model)
+    # TRL casts QLoRA adapters to bf16: slow on CPUs (autocast wants float32 masters there), unusable for fp16
+    if not (prep.cuda and precision == "bf16"):
         for param in trainer.model.parameters():
             if param.requires_grad:
                 param.data = param.data.float()

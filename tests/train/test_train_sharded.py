@@ -28,7 +28,7 @@ def test_sharded_nf4_stores_weights_in_the_compute_dtype(default_home):
     import torch
 
     base = resolve_base("evalkit:smollm2-135m-instruct")
-    options = {"cuda": False, "bf16": False, "local_rank": 0, "gradient_checkpointing": False}
+    options = {"cuda": False, "precision": "fp32", "local_rank": 0, "gradient_checkpointing": False}
     sharded = load_training_model(base, "nf4", sharded=True, **options)
     plain = load_training_model(base, "nf4", sharded=False, **options)
     sharded_weights, plain_weights = _linear4bit_weights(sharded), _linear4bit_weights(plain)
@@ -41,7 +41,7 @@ def test_sharded_nf4_stores_weights_in_the_compute_dtype(default_home):
 
 def test_int8_cannot_be_sharded(tiny_model_dir):
     with pytest.raises(TrainingError, match="int8 cannot be sharded"):
-        load_training_model(str(tiny_model_dir), "int8", cuda=False, bf16=False, local_rank=0,
+        load_training_model(str(tiny_model_dir), "int8", cuda=False, precision="fp32", local_rank=0,
                             gradient_checkpointing=False, sharded=True)
 
 

@@ -53,7 +53,7 @@ def test_defaults_and_device_choices():
     assert spec.quantization == "nf4" and spec.lora.r == 16 and spec.lora.alpha == 32
     assert spec.lora.target_modules == "all-linear" and spec.validation.fraction == 0.1
     assert spec.training.batch_size == 8 and spec.training.gradient_checkpointing is None
-    assert resolve_device_defaults(spec.training, cuda=False).gradient_checkpointing is False
+    assert resolve_device_defaults(spec.training, cuda=False).gradient_checkpointing is True
     assert resolve_device_defaults(spec.training, cuda=True).gradient_checkpointing is True
-    forced = TrainingSettings(gradient_checkpointing=True)
-    assert resolve_device_defaults(forced, cuda=False).gradient_checkpointing is True
+    forced = TrainingSettings(gradient_checkpointing=False)
+    assert resolve_device_defaults(forced, cuda=True).gradient_checkpointing is False
