@@ -29,6 +29,7 @@ from evalkit.train.checkpoints import check_output_dir, last_checkpoint
 from evalkit.train.data import encode_examples, end_of_turn, load_training_data, truncation_warning
 from evalkit.train.precision import Precision, resolve_precision
 from evalkit.train.spec import TrainingError, TrainSpec, resolve_device_defaults
+from evalkit.train.threads import ThreadsPerStep
 
 # non-reentrant checkpointing: works with autocast and with inputs that do not require grad
 CHECKPOINTING = {"use_reentrant": False}
@@ -325,7 +326,8 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
     meter = Meter(graceful=state.num_processes == 1 and threading.current_thread() is threading.main_thread())
     with quiet():
         prep = prepare(spec, state)
-        trainer = build_trainer(spec, prep, state, [CheckpointCards(prep.ctx), meter, *(callbacks or [])])
+        steps = [CheckpointCards(prep.ctx), meter, ThreadsPerStep(), *(callbacks or [])]
+        trainer = build_trainer(spec, prep, state, steps)
         settings = prep.settings
         say(main, f"training {spec.name or 'adapter'}: {len(prep.train_rows)} train / {len(prep.val_rows)} "
             f"validation rows, {settings['total_steps']} steps of {settings['examples_per_step']} on "
