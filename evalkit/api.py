@@ -11,6 +11,7 @@ from evalkit.cache import GenerationCache
 from evalkit.cli_support import err_console
 from evalkit.compare.names import check_distinct_suites
 from evalkit.errors import ConfigError, SuiteSkipped
+from evalkit.models.engine_choice import engine_notice
 from evalkit.models.loader import Arm, load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.paths import safe_component
@@ -100,6 +101,9 @@ def run_model(
         raise ConfigError("no suite could run (see the notices above).")
     check_distinct_suites(loaded_suites)
     arm = load_model(spec)
+    notice = engine_notice(arm)
+    if notice:
+        err_console.print(f"[yellow]notice:[/] {escape(notice)}")
     root = Path(out) if out is not None else Path("runs")
     cache = open_cache() if use_cache else None
     return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress, draws=draws)

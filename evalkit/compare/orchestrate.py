@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
+from evalkit.cli_support import err_console
 from evalkit.compare.analysis import CompareOptions, arm_kind, build_comparison
 from evalkit.compare.baseline import baseline_arm, baseline_runs, load_baseline
 from evalkit.compare.gate import GateSpec, evaluate_gate, load_gate
@@ -15,6 +18,7 @@ from evalkit.compare.rundata import RunData, load_run_dir
 from evalkit.config import locate
 from evalkit.errors import ConfigError, EvalkitError, SuiteSkipped
 from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_reproduce
+from evalkit.models.engine_choice import engine_notice
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
@@ -113,6 +117,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
+    for line in filter(None, map(engine_notice, arms)):
+        err_console.print(f"[yellow]notice:[/] {escape(line)}")
+        notices.append(line)
     for arm in arms:  # a greedy arm asked for k > 1 draws fails now, not after the other arms ran
         for suite in suites:
             effective_draws(arm, suite, request.draws)
@@ -158,6 +165,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> dict:
             "kind": arm_kind(a.spec.model_dump()),
             "fingerprint": a.fingerprint,
             "spec": redact_record(a.spec.model_dump()),
+            "engine": a.engine,
         }
         for a in arms
     ]

@@ -234,6 +234,7 @@ def _run_header(arm: Arm, suite: Suite, signature: dict, generation: dict, sampl
             "fingerprint_parts": arm.fingerprint_parts,
             "spec": arm.spec.model_dump(),
             "generation": generation,
+            "engine": arm.engine,
         },
         "versions": package_versions(),
     })
