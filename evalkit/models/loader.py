@@ -79,5 +79,12 @@ def _vllm_backend(spec: ModelSpec, base_dir: str):
             "backend: vllm runs unquantized weights.",
             hint="set quantization: none, or backend: hf (or auto) for a quantized arm",
         )
+    if spec.vllm.data_parallel_size > 1:  # vLLM itself refuses LLM(data_parallel_size > 1) in one process
+        raise ConfigError(
+            f"vllm.data_parallel_size: {spec.vllm.data_parallel_size} needs one vLLM process per replica; "
+            "an in-process engine is one replica.",
+            hint="serve the model with `vllm serve ... --data-parallel-size N` and use backend: openai "
+            "with max_concurrency about N x --max-num-seqs (docs/scale.md)",
+        )
     require_vllm()
     return VLLMBackend(spec, base_dir, DEFAULT_VLLM_POOL.engine(base_dir, spec.dtype, spec.vllm))

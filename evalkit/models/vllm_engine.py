@@ -144,8 +144,6 @@ class VLLMEngine:
             enable_prefix_caching=opts.enable_prefix_caching,
             enforce_eager=opts.enforce_eager,
         )
-        if opts.data_parallel_size > 1:
-            kwargs["data_parallel_size"] = opts.data_parallel_size
         if opts.max_model_len is not None:
             kwargs["max_model_len"] = opts.max_model_len
         if lora_rank is not None:

@@ -108,3 +108,9 @@ def test_lora_rank_to_reserve():
         lora_rank_to_reserve([32], 16)
     with pytest.raises(ModelError, match="above"):
         lora_rank_to_reserve([1024], None)
+
+
+def test_in_process_data_parallel_points_to_serving(tiny_model_dir):
+    with pytest.raises(ConfigError, match="data_parallel_size") as info:
+        load_model(ModelSpec(backend="vllm", base=str(tiny_model_dir), vllm={"data_parallel_size": 2}))
+    assert "--data-parallel-size" in info.value.hint
