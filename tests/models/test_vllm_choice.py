@@ -114,3 +114,23 @@ def test_in_process_data_parallel_points_to_serving(tiny_model_dir):
     with pytest.raises(ConfigError, match="data_parallel_size") as info:
         load_model(ModelSpec(backend="vllm", base=str(tiny_model_dir), vllm={"data_parallel_size": 2}))
     assert "--data-parallel-size" in info.value.hint
+
+
+@without_vllm
+def test_compare_reports_the_engine_auto_picked(tiny_model_dir, small_suite, tmp_path, isolated_home):
+    common = {"base": str(tiny_model_dir), "chat_template": "none", "generation": {"max_new_tokens": 4}}
+    ref = _write(tmp_path / "ref.yaml", {"name": "ref", "backend": "hf", **common})
+    cand = _write(tmp_path / "cand.yaml", {"name": "cand", "backend": "auto", "system_prompt": "Be brief.",
+                                           **common})
+    args = ["compare", str(ref), str(cand), "--suite", str(small_suite), "--out", str(tmp_path / "c"),
+            "--no-cache"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "cand: backend auto runs on hf" in result.output
+    doc = json.loads((tmp_path / "c" / "comparison.json").read_text())
+    engines = {a["name"]: a["engine"] for a in doc["arms"]}
+    assert engines["ref"]["used"] == engines["cand"]["used"] == "hf"
+    assert engines["cand"]["requested"] == "auto"
+    assert any("backend auto runs on hf" in n for n in doc["metadata"]["notices"])
+    html = (tmp_path / "c" / "index.html").read_text()
+    assert "<th>Engine</th>" in html and "(auto)" in html
