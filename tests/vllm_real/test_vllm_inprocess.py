@@ -47,7 +47,8 @@ def test_compare_matches_hf_and_lora_differs(vllm_python, default_model_dir, lor
     assert "backend auto runs on vllm" in log, "auto must say which engine it picked"
     assert log.count("Initializing a V1 LLM engine") == 1, "both arms must share one vLLM engine"
 
-    runs = {p.parent.name.split("-")[0]: p.parent for p in (tmp_path / "cmp" / "runs").glob("*/*/run.json")}
+    headers = (tmp_path / "cmp" / "runs").glob("*/*/run.json")  # runs/<arm>-<hash>/<suite>/run.json
+    runs = {p.parent.parent.name.split("-")[0]: p.parent for p in headers}
     ids = sorted(hf_reference["base"])
     for name in ("base", "tuned"):
         header = json.loads((runs[name] / "run.json").read_text())
