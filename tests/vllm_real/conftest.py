@@ -7,23 +7,18 @@ suite, and the two are compared sample by sample.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 from evalkit_testing import torch_threads
-from vllm_env import RegistryUnreachable, ensure_vllm_venv, vllm_env
+from vllm_cases import LIMIT, MAX_NEW_TOKENS, SUITE, generations
+from vllm_env import RegistryUnreachable, ensure_vllm_venv
 
 from evalkit.models.loader import load_model
 from evalkit.models.spec import GenerationConfig, ModelSpec
 from evalkit.runner.run import run_suite
 from evalkit.suite.loader import load_suite
-
-SUITE, LIMIT, MAX_NEW_TOKENS = "support-triage", 8, 24
 
 
 @pytest.fixture(scope="session")
@@ -56,36 +51,6 @@ def lora_adapter(default_model_dir, tmp_path_factory) -> Path:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
     peft_model.save_pretrained(folder)
     return folder
-
-
-def arm_spec(name: str, base: Path, **fields) -> dict:
-    """A float32 arm on the default model, decoding as the references do."""
-    return {"name": name, "base": str(base), "dtype": "float32", "chat_template": "auto",
-            "generation": {"max_new_tokens": MAX_NEW_TOKENS, "temperature": 0.0}, **fields}
-
-
-def write_spec(folder: Path, spec: dict) -> Path:
-    """Write a spec YAML named after the arm."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{spec['name']}.yaml"
-    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    return path
-
-
-def generations(run_dir: Path) -> dict[str, dict]:
-    """sample id -> generation row of a run directory."""
-    rows = map(json.loads, (run_dir / "generations.jsonl").read_text().splitlines())
-    return {row["sample_id"]: row for row in rows}
-
-
-def run_in_vllm_venv(python: Path, args: list[str], cwd: Path, timeout: float = 900, **env: str):
-    """``python -m evalkit ARGS`` in the vLLM venv; returns the completed process (output in a log)."""
-    started = time.monotonic()
-    result = subprocess.run([str(python), "-m", "evalkit", *args], cwd=cwd, env=vllm_env(**env),
-                            capture_output=True, text=True, timeout=timeout)
-    (cwd / "vllm-run.log").write_text(result.stdout + result.stderr, encoding="utf-8")
-    result.seconds = time.monotonic() - started
-    return result
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import math
 import subprocess
 
 import pytest
-from conftest import LIMIT, SUITE, arm_spec, generations, run_in_vllm_venv, write_spec
+from vllm_cases import LIMIT, SUITE, arm_spec, generations, run_in_vllm_venv, write_spec
 from vllm_env import vllm_env
 
 from evalkit.models.loader import load_model

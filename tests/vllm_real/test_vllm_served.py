@@ -11,7 +11,7 @@ name stops the run with a clear error.
 from __future__ import annotations
 
 import pytest
-from conftest import LIMIT, MAX_NEW_TOKENS, SUITE, generations
+from vllm_cases import LIMIT, MAX_NEW_TOKENS, SUITE, generations
 from vllm_env import VLLMServe
 
 from evalkit.errors import ModelError
