@@ -38,7 +38,9 @@ import benchlib
 
 sys.path.insert(0, str(benchlib.REPO / "tests"))
 
-WORKER_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+# 1 GiB of KV cache holds every sequence of the workload; the server and the worker run side by side.
+KV_CACHE = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+WORKER_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", **KV_CACHE}
 ENGINE = {"enforce_eager": True, "max_model_len": 2048}
 
 
@@ -155,7 +157,9 @@ def measure_dtype(dtype: str, opts, python: Path, model_dir: str, log_dir: Path)
 
     config = GenerationConfig(max_new_tokens=opts.max_new_tokens)
     rows = []
-    with VLLMServe(python, model_dir, log_dir / f"serve-{dtype}.log", dtype=dtype) as server:
+    server = VLLMServe(python, model_dir, log_dir / f"serve-{dtype}.log", dtype=dtype)
+    server.env.update(KV_CACHE)
+    with server:
         worker_proc = VLLMWorker(python, model_dir, dtype, opts.samples, opts.max_new_tokens)
         try:
             paths = {"hf": _hf_path(model_dir, dtype, opts.samples, config), "vllm": worker_proc.run,
