@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from evalkit.errors import ModelError
 from evalkit.models.backend import BatchCallback
 from evalkit.models.hf_backend import cut_at_stop, render_tokenizer
 from evalkit.models.prompting import render_prompt
@@ -121,9 +122,11 @@ class VLLMBackend:
         outputs = self._call([{"prompt_token_ids": whole} for whole, _ in encoded], params)
         results = []
         for (whole, n_cont), output in zip(encoded, outputs):
+            if output.prompt_logprobs is None:
+                raise ModelError("vLLM returned no prompt log-probabilities for a log-likelihood request.")
             total, greedy = 0.0, True
             for position in range(len(whole) - n_cont, len(whole)):
-                entry = (output.prompt_logprobs or [None] * len(whole))[position]
+                entry = output.prompt_logprobs[position]
                 if position == 0 or entry is None:  # the first token has no context to predict it
                     continue
                 picked = entry[whole[position]]
