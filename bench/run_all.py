@@ -35,6 +35,7 @@ SCRIPTS = {
     "train_overhead": ([], [], False),
     "sequential_vs_fixed": ([], ["--limit", "96"], True),
     "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
+    "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
 }
 
 
@@ -71,6 +72,12 @@ def summary_line(name: str, report: dict) -> str | None:
         share = report["generation_share"]
         verdict = "met" if share <= report["target_share"] else "NOT met"
         return f"--sequential made {share:.0%} of the fixed-n generations (target <= 40%: {verdict})"
+    if name == "engines":
+        quiet = {r["path"]: r for r in report["rows"] if r["dtype"] == "float32" and r["load"] == "quiet"}
+        vllm, served = quiet["vllm"], quiet["served"]
+        return (f"fp32 quiet: in-process vLLM {vllm['speed_vs_hf']}x, served {served['speed_vs_hf']}x "
+                f"the HF engine; identical texts {vllm['identical_share']:.0%} / "
+                f"{served['identical_share']:.0%}")
     return None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from evalkit.cache import open_cache
 from evalkit.compare.names import check_distinct_suites
 from evalkit.errors import ConfigError
+from evalkit.models.engine_choice import engine_notice
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
 from evalkit.notices import notify
@@ -69,6 +70,9 @@ def run_model(
         raise ConfigError("no suite could run (see the notices above).")
     check_distinct_suites(loaded_suites)
     arm = load_model(spec)
+    line = engine_notice(arm)
+    if line:
+        notify(line, "notice")
     root = Path(out) if out is not None else Path("runs")
     cache = open_cache() if use_cache else None
     return run_arm(arm, loaded_suites, root, cache=cache, resume=resume, progress=progress, draws=draws)

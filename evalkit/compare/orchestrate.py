@@ -21,9 +21,11 @@ from evalkit.compare.schema import Comparison, validate_written
 from evalkit.config import locate
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_reproduce
+from evalkit.models.engine_choice import engine_notice
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.notices import notify
 from evalkit.redact import redact_record
 from evalkit.report.outputs import write_outputs
 from evalkit.runner.context import run_warnings
@@ -120,6 +122,9 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
     pool = BasePool()
     cache = open_cache() if request.use_cache else None
     arms = [load_model(spec, pool=pool) for spec in specs]
+    for line in filter(None, map(engine_notice, arms)):
+        notify(line, "notice")
+        notices.append(line)
     for arm in arms:  # a greedy arm asked for k > 1 draws fails now, not after the other arms ran
         for suite in suites:
             effective_draws(arm, suite, request.draws)
@@ -165,6 +170,7 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
             "kind": arm_kind(a.spec.model_dump()),
             "fingerprint": a.fingerprint,
             "spec": redact_record(a.spec.model_dump()),
+            "engine": a.engine,
         }
         for a in arms
     ]

@@ -43,6 +43,17 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
         # Credentials in the URL are not part of the model's identity, and parts are recorded in run.json.
         url = redact_url(spec.base_url) if spec.base_url else None
         model_part = {"backend": "openai", "base_url": url, "model": spec.model}
+    elif spec.backend == "vllm":  # engine and dtype keep vLLM's generations apart from the HF engine's
+        from evalkit.models.vllm_engine import vllm_version
+
+        model_part = {
+            "backend": "vllm",
+            "engine": vllm_version(),
+            "weights": weights_sha,
+            "dtype": spec.dtype,
+            "quantization": spec.quantization,
+            "vllm": spec.vllm.engine_key(),
+        }
     else:
         model_part = {
             "backend": "hf",

@@ -17,6 +17,18 @@ from evalkit.types import Generation, SampleInput
 _RENDER_TOKENIZERS: dict[tuple[str, str, str], object] = {}
 
 
+def render_tokenizer(base_dir: str, chat_template: str):
+    """The tokenizer that renders prompts for a base and template setting (loaded once per process)."""
+    key = (base_dir, chat_template, template_text(base_dir, chat_template))
+    if key not in _RENDER_TOKENIZERS:
+        from evalkit.models.hf_loading import load_tokenizer
+
+        tok = load_tokenizer(base_dir)
+        apply_template_policy(tok, chat_template)
+        _RENDER_TOKENIZERS[key] = tok
+    return _RENDER_TOKENIZERS[key]
+
+
 class HFBackend:
     """Runs one model arm (base + optional adapter + prompting) on a shared loaded base."""
 
@@ -42,15 +54,7 @@ class HFBackend:
     def tokenizer(self):
         """The tokenizer for rendering prompts (loaded lazily, once per base and chat template)."""
         if self._tokenizer is None:
-            template = self.spec.chat_template
-            key = (self._base_dir, template, template_text(self._base_dir, template))
-            if key not in _RENDER_TOKENIZERS:
-                from evalkit.models.hf_loading import load_tokenizer
-
-                tok = load_tokenizer(self._base_dir)
-                apply_template_policy(tok, self.spec.chat_template)
-                _RENDER_TOKENIZERS[key] = tok
-            self._tokenizer = _RENDER_TOKENIZERS[key]
+            self._tokenizer = render_tokenizer(self._base_dir, self.spec.chat_template)
         return self._tokenizer
 
     def loaded(self) -> LoadedBase:

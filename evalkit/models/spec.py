@@ -43,6 +43,38 @@ class GenerationConfig(StrictModel):
             raise ConfigError(f"invalid decoding settings after the suite's overrides: {problems}.") from None
 
 
+#: LoRA ranks vLLM can reserve room for (``max_lora_rank``).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+class VLLMOptions(StrictModel):
+    """Engine settings of an in-process vLLM arm (``backend: vllm``, or ``auto`` when it picks vLLM).
+
+    The precision is the spec's ``dtype``. ``max_lora_rank`` defaults to the
+    smallest rank vLLM accepts that fits every adapter sharing the engine.
+    """
+
+    max_model_len: int | None = Field(None, ge=16)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    max_lora_rank: int | None = None
+    enable_prefix_caching: bool = True
+    # skip torch.compile and CUDA graphs: a faster start, slower steps (small models, CPUs, tests)
+    enforce_eager: bool = False
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _known_rank(cls, value: int | None) -> int | None:
+        if value is not None and value not in VLLM_LORA_RANKS:
+            raise ValueError(f"vLLM accepts max_lora_rank {', '.join(map(str, VLLM_LORA_RANKS))}")
+        return value
+
+    def engine_key(self) -> dict:
+        """The options that decide the engine's numbers, for fingerprints (not its memory share)."""
+        return self.model_dump(include={"max_model_len", "tensor_parallel_size", "enable_prefix_caching"})
+
+
 class ModelSpec(StrictModel):
     """A model arm: base weights, optional adapter, prompting and decoding.
 
@@ -52,7 +84,9 @@ class ModelSpec(StrictModel):
     """
 
     name: str | None = None
-    backend: Literal["hf", "openai"] = "hf"
+    # hf: in-process transformers; vllm: in-process vLLM; auto: vLLM where it can run the arm, else hf;
+    # openai: an OpenAI-compatible server.
+    backend: Literal["hf", "vllm", "auto", "openai"] = "hf"
     base: str = DEFAULT_BASE
     adapter: str | None = None
     system_prompt: str | None = None
@@ -65,6 +99,7 @@ class ModelSpec(StrictModel):
     allow_base_mismatch: bool = False
     # settings this arm exists to change besides its adapter (not reported as confounds)
     intended_differences: list[Setting] = Field(default_factory=list)
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)
     # served-model settings (backend: openai)
     base_url: str | None = None
     model: str | None = None
@@ -116,7 +151,7 @@ def _looks_like_path(text: str) -> bool:
 
 def _check_local_paths(spec: ModelSpec, source: str | Path) -> None:
     """Fail at load time, naming the spec's file and line, for local paths that do not exist."""
-    if spec.backend == "hf" and _looks_like_path(spec.base) and not Path(spec.base).expanduser().is_dir():
+    if spec.backend != "openai" and _looks_like_path(spec.base) and not Path(spec.base).expanduser().is_dir():
         raise ConfigError(
             f"{locate(source, 'base')}: base: model directory {spec.base!r} does not exist.",
             hint="give a model folder, a hub id like org/name, or evalkit:<name>",

@@ -88,6 +88,7 @@ def run_header(
         "fingerprint_parts": arm.fingerprint_parts,
         "spec": arm.spec.model_dump(),
         "generation": generation,
+        "engine": arm.engine,
     }
     header.update(extra or {})
     header["versions"] = package_versions()

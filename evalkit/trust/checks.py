@@ -52,7 +52,7 @@ def check_arms(
     inputs = probe_inputs(suites)
     for arm in arms:
         if arm.spec.adapter:
-            weights = arm.fingerprint_parts.get("weights") if arm.spec.backend == "hf" else None
+            weights = arm.fingerprint_parts.get("weights") if arm.spec.backend in ("hf", "vllm") else None
             doc["arms"][arm.name]["provenance"] = adapter_provenance(arm.spec.adapter, weights)
         if arm.spec.backend == "hf" and arm.spec.adapter:
             _check_adapter_effect(doc, arm, inputs, options, use_cache)
@@ -63,7 +63,8 @@ def check_arms(
 
 def _served_fine_tune(arm, reference) -> bool:
     """A served candidate that claims to be a fine-tune (it names the adapter the server loaded)."""
-    served = arm.spec.backend == "openai" and reference is not None and arm is not reference
+    # vLLM arms are not opened up either: their probe outputs are compared like a served arm's
+    served = arm.spec.backend in ("openai", "vllm") and reference is not None and arm is not reference
     return served and arm_kind(arm.spec.model_dump()) == "tuned"
 
 
@@ -96,7 +97,12 @@ def _check_served(doc: dict, arm, reference, inputs: list) -> None:
     """Record how many probe answers of a served fine-tune equal the reference's; warn when all do."""
     served = compare_served(arm, reference, inputs)
     doc["arms"][arm.name]["served_probe"] = served
-    if served["all_identical"]:
+    if served["all_identical"] and arm.spec.backend == "vllm":
+        doc["notices"].append(
+            f"WARNING: vLLM arm {arm.name} (adapter {arm.spec.adapter}) gave exactly the reference's greedy "
+            f"outputs on all {served['probes']} probe prompts: the adapter may not change the model."
+        )
+    elif served["all_identical"]:
         doc["notices"].append(
             f"WARNING: served arm {arm.name} (model {arm.spec.model!r}) gave exactly the reference's "
             f"greedy outputs on all {served['probes']} probe prompts: the server may be serving the "

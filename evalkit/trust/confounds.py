@@ -26,14 +26,23 @@ def _arm_values(arm) -> dict[str, object]:
     spec, parts = arm.spec, arm.fingerprint_parts
     served = spec.backend == "openai"
     template = parts.get("chat_template") or ""
+    engine = getattr(arm, "engine", None) or {}
+    auto = " (auto)" if engine.get("requested") == "auto" else ""
     return {
-        "backend": spec.backend,
+        "backend": spec.backend + auto,
         "base": None if served else f"{spec.base} (weights {str(parts.get('weights', ''))[:12]})",
         "chat_template": f"{Path(spec.chat_template).name} (sha256 {template[:12]})",
         "system_prompt": spec.system_prompt,
-        "dtype": None if served else _resolved_dtype(spec.dtype, parts.get("dtype")),
+        "dtype": None if served else _engine_dtype(spec, parts.get("dtype")),
         "quantization": None if served else spec.quantization,
     }
+
+
+def _engine_dtype(spec, recorded: str | None = None) -> str:
+    """The dtype an arm computes in on its engine (vLLM's ``auto`` follows the checkpoint)."""
+    if spec.backend == "vllm":
+        return spec.dtype if spec.dtype != "auto" else "checkpoint dtype (auto)"
+    return _resolved_dtype(spec.dtype, recorded)
 
 
 def _resolved_dtype(name: str, recorded: str | None = None) -> str:
@@ -47,7 +56,9 @@ def _resolved_dtype(name: str, recorded: str | None = None) -> str:
 def _comparable(arm, values: dict[str, object]) -> dict[str, object]:
     """The values to compare: a chat template by its text (a copied file is the same template)."""
     dtype = values["dtype"].removesuffix(" (auto)") if values["dtype"] else None
-    return {**values, "chat_template": arm.fingerprint_parts.get("chat_template"), "dtype": dtype}
+    backend = values["backend"].removesuffix(" (auto)")
+    return {**values, "chat_template": arm.fingerprint_parts.get("chat_template"), "dtype": dtype,
+            "backend": backend}
 
 
 def _decoding(arm, suite) -> dict[str, object]:
