@@ -90,6 +90,19 @@ class Doc(BaseModel):
 JSON = dict[str, Any]
 
 
+class ArmEngine(Doc):
+    """Which generation engine ran an arm: what its spec asked for, what ran, and why."""
+
+    requested: str
+    """The spec's ``backend`` (``hf``, ``vllm``, ``openai`` or ``auto``)."""
+    used: str
+    """The engine that ran it (``hf``, ``vllm`` or ``openai``)."""
+    version: str | None = None
+    """vLLM's version, when vLLM ran the arm."""
+    reason: str | None = None
+    """Why ``auto`` chose this engine."""
+
+
 class ArmDoc(Doc):
     """One arm of the comparison (the first is the reference)."""
 
@@ -107,6 +120,8 @@ class ArmDoc(Doc):
     """Whether every delta is measured against this arm (``reference``) or it is measured (``candidate``)."""
     trust: JSON | None = None
     """This arm's trust findings (provenance, confounds, adapter effect, served probe)."""
+    engine: ArmEngine | None = None
+    """The engine that ran the arm (absent in comparisons written before engines were recorded)."""
 
 
 class ArmScore(Doc):
