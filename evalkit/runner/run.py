@@ -84,7 +84,7 @@ def run_suite(
     if suite.spec.kind == "lm-eval":
         from evalkit.lmeval.runner import run_lm_eval_suite
 
-        return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
+        return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress, cache=cache)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
