@@ -4,6 +4,13 @@ Key: model fingerprint (without its default decoding) + rendered prompt +
 effective decoding settings. An unchanged compare re-run is served entirely
 from here; a changed adapter changes the key of only that arm.
 
+The same file holds two more tables of the same shape (key, fingerprint,
+JSON value, created, last used): ``renders``, rendered prompts with their
+token counts (:mod:`evalkit.models.render_cache`), and ``lmeval_results``,
+whole lm-eval suite results (:mod:`evalkit.lmeval.result_cache`), so a fully
+cached run needs neither a tokenizer nor a model. Each table's keys are built
+by its own module; this class only stores and finds values.
+
 The cache only saves time, so a damaged database file (truncated, overwritten)
 never stops a run: it is moved aside as ``cache.sqlite.damaged-<time>``, a
 fresh cache is started and a warning says so (``evalkit cache repair`` does the
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.home import cache_db_path
@@ -31,17 +38,27 @@ CREATE TABLE IF NOT EXISTS generations (
     last_used REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS generations_fp ON generations(fingerprint);
+CREATE TABLE IF NOT EXISTS renders (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
+    last_used REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lmeval_results (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
+    last_used REAL NOT NULL
+);
 """
+TABLES = ("generations", "renders", "lmeval_results")
 
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Entry count, size on disk and distinct fingerprints of the cache."""
+    """Entry count, size on disk and distinct fingerprints of the cache (generations; other tables apart)."""
 
     entries: int
     fingerprints: int
     bytes: int
     path: str
+    tables: dict[str, int] = field(default_factory=dict)  # entries per table, generations included
 
 
 class GenerationCache:
@@ -101,15 +118,58 @@ class GenerationCache:
         with self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?)", rows)
 
+    def get_values(self, table: str, keys: list[str]) -> dict[str, dict]:
+        """The JSON values stored under ``keys`` in another table (``renders``, ``lmeval_results``)."""
+        _check_table(table)
+        return self._guarded(lambda conn: self._get_values(table, keys))
+
+    def _get_values(self, table: str, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, value FROM {table} WHERE key IN ({marks})"
+            for key, value in self._conn.execute(query, chunk):
+                found[key] = json.loads(value)
+        if found:
+            now = time.time()
+            with self._conn:
+                self._conn.executemany(f"UPDATE {table} SET last_used=? WHERE key=?",
+                                       [(now, k) for k in found])
+        return found
+
+    def put_values(self, table: str, fingerprint: str, items: list[tuple[str, dict]]) -> None:
+        """Store JSON values under their keys in one of the other tables (replacing what was there)."""
+        _check_table(table)
+        now = time.time()
+        rows = [(key, fingerprint, json.dumps(value, ensure_ascii=False), now, now) for key, value in items]
+
+        def put(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?)", rows)
+
+        self._guarded(put)
+
     def stats(self) -> CacheStats:
         """Counts and size."""
         query = "SELECT COUNT(*), COUNT(DISTINCT fingerprint) FROM generations"
         entries, fps = self._guarded(lambda conn: conn.execute(query).fetchone())
+        tables = {
+            name: self._guarded(lambda conn, n=name: conn.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0])
+            for name in TABLES
+        }
         size = database_bytes(self.path)
-        return CacheStats(entries=entries, fingerprints=fps, bytes=size, path=str(self.path))
+        return CacheStats(entries=entries, fingerprints=fps, bytes=size, path=str(self.path), tables=tables)
 
-    def prune(self, *, older_than_days: float | None = None, fingerprint: str | None = None) -> int:
-        """Delete entries unused for N days and/or of one fingerprint; returns how many."""
+    def prune(self, *, older_than_days: float | None = None, fingerprint: str | None = None,
+              tables: tuple[str, ...] = TABLES) -> int:
+        """Delete entries unused for N days and/or of one fingerprint; returns how many.
+
+        ``tables`` limits it to some of :data:`TABLES` (default: all of them).
+        """
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise ValueError(f"unknown cache table(s) {unknown}")
         clauses, args = [], []
         if older_than_days is not None:
             clauses.append("last_used < ?")
@@ -121,7 +181,8 @@ class GenerationCache:
 
         def delete(conn: sqlite3.Connection) -> int:
             with conn:
-                count = conn.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
+                count = sum(conn.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
+                            for table in tables)
             conn.execute("VACUUM")
             return count
 
@@ -148,3 +209,7 @@ class GenerationCache:
 def open_cache() -> GenerationCache:
     """The generation cache under ``$EVALKIT_HOME``."""
     return GenerationCache(cache_db_path())
+
+def _check_table(table: str) -> None:
+    if table not in TABLES[1:]:
+        raise ValueError(f"unknown cache table {table!r}")

@@ -345,13 +345,14 @@ def models_path(name: str) -> None:
 @cache_app.command("stats")
 @handle_errors
 def cache_stats() -> None:
-    """Entries and size of the generation cache."""
+    """Entries and size of the cache: generations, rendered prompts, lm-eval suite results."""
     from evalkit.api import open_cache
 
     stats = open_cache().stats()
     console.print(
         f"{stats.entries} generations, {stats.fingerprints} model fingerprints, "
-        f"{stats.bytes / 1e6:.1f} MB at {stats.path}"
+        f"{stats.tables.get('renders', 0)} rendered prompts, {stats.tables.get('lmeval_results', 0)} "
+        f"lm-eval suite results, {stats.bytes / 1e6:.1f} MB at {stats.path}"
     )
 
 
@@ -370,6 +371,24 @@ def cache_prune(
     if older_than_days is None and fingerprint is None and not all_entries:
         raise typer.BadParameter("give --older-than-days, --fingerprint or --all")
     removed = open_cache().prune(older_than_days=older_than_days, fingerprint=fingerprint)
+    console.print(f"removed {removed} cache entries")
+
+
+_CLEAR_TABLES = {"all": ("generations", "renders", "lmeval_results"), "generations": ("generations",),
+                 "renders": ("renders",), "lm-eval": ("lmeval_results",)}
+
+
+@cache_app.command("clear")
+@handle_errors
+def cache_clear(
+    only: str = typer.Option("all", "--only", help="What to drop: all, generations, renders or lm-eval."),
+) -> None:
+    """Empty the cache (or one part of it): the next run recomputes what it needs."""
+    from evalkit.api import open_cache
+
+    if only not in _CLEAR_TABLES:
+        raise typer.BadParameter(f"--only must be one of {', '.join(_CLEAR_TABLES)} (got {only!r})")
+    removed = open_cache().prune(tables=_CLEAR_TABLES[only])
     console.print(f"removed {removed} cache entries")
 
 

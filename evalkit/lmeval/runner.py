@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalkit.errors import ConfigError, EvalkitError
+from evalkit.lmeval import result_cache
 from evalkit.lmeval.adapter import arm_lm, prompting, require_hf
 from evalkit.lmeval.convert import Converted, convert_samples
 from evalkit.lmeval.reproduce import model_device, reproduce_block
@@ -61,12 +62,16 @@ def run_lm_eval_suite(
     *,
     resume: bool = True,
     progress: ProgressFn | None = None,
+    cache=None,
 ) -> RunResult:
     """Run an lm-eval suite on ``arm`` and write a native-shaped run directory.
 
     With ``resume``, a finished run of the same model fingerprint and suite
     signature is returned from its metrics.json without recomputing; lm-eval
-    runs are all-or-nothing, so an unfinished one is run again.
+    runs are all-or-nothing, so an unfinished one is run again. With a
+    ``cache`` (the generation cache), a run with the same inputs made anywhere
+    before is written from it without loading lm-eval or the model
+    (:mod:`evalkit.lmeval.result_cache`), and a computed run is stored there.
     """
     weights = require_hf(arm)
     cfg = suite.spec.lm_eval
@@ -79,6 +84,9 @@ def run_lm_eval_suite(
         if progress:
             progress(previous["n_samples"], previous["n_samples"])
         return RunResult(out, previous, generated=0, cached=0, resumed=previous["n_samples"])
+    entry = result_cache.lookup(cache, arm, suite)
+    if entry is not None:
+        return result_cache.replay(entry, arm, suite, signature, out, progress)
     from evalkit.lmeval.quiet import quiet_lm_eval  # imports lm-eval's HF backend: only when needed
 
     include = include_dir(suite)
@@ -106,6 +114,7 @@ def run_lm_eval_suite(
     metrics = _metrics(header, suite, results, converted, seconds, time.perf_counter() - scoring_started)
     metrics["reproduce"] = reproduce
     write_json_atomic(out / "metrics.json", metrics)
+    result_cache.store(cache, arm, suite, out)
     if progress:
         progress(len(converted.generations), len(converted.generations))
     return RunResult(out, metrics, generated=len(converted.generations), cached=0, resumed=0)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from evalkit.models.kv_attention import KVStore
+if TYPE_CHECKING:  # kv_attention imports torch: not needed to build the backend of a fully cached run
+    from evalkit.models.kv_attention import KVStore
 
 
 def common_prefix_length(token_lists: Sequence[Sequence[int]]) -> int:

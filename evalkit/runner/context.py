@@ -46,15 +46,27 @@ def context_warnings(backend, prompts: dict[str, str], max_new_tokens: int, suit
     if limit is None or not prompts:
         return []
     tokenizer = backend.tokenizer
-    lengths = {sid: len(tokenizer(text, add_special_tokens=False)["input_ids"])
-               for sid, text in prompts.items()}
+    lengths = {sid: prompt_tokens(tokenizer, text) for sid, text in prompts.items()}
+    return overflow_warnings(lengths, limit, max_new_tokens, suite)
+
+
+def prompt_tokens(tokenizer, text: str) -> int:
+    """How many tokens a rendered prompt is (no special tokens added: the template has them)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def overflow_warnings(lengths: dict[str, int], limit: int | None, max_new_tokens: int,
+                      suite: str) -> list[str]:
+    """The warning of :func:`context_warnings` from prompt lengths already counted (e.g. cached ones)."""
+    if limit is None or not lengths:
+        return []
     over = [sid for sid, n in lengths.items() if n + max_new_tokens > limit]
     over.sort(key=lambda sid: -lengths[sid])
     if not over:
         return []
     longest = lengths[over[0]]
     return [
-        f"{len(over)} of {len(prompts)} sample(s) of {suite!r} do not fit the model's context of {limit} "
+        f"{len(over)} of {len(lengths)} sample(s) of {suite!r} do not fit the model's context of {limit} "
         f"tokens (prompt + max_new_tokens {max_new_tokens}; the longest prompt is {longest} tokens, e.g. "
         f"sample {over[0]!r}): their outputs are unreliable; shorten the inputs or lower max_new_tokens"
     ]

@@ -16,7 +16,8 @@ from evalkit.models.draws import draw_seed, samples_per_item
 from evalkit.models.fingerprint import generation_key
 from evalkit.models.loader import Arm
 from evalkit.redact import mask_secret
-from evalkit.runner.context import announce, context_warnings, recorded_warnings
+from evalkit.runner.context import announce, recorded_warnings
+from evalkit.runner.render_cache import render_all
 from evalkit.runner.rundir import (
     HEADER,
     RunResult,
@@ -61,7 +62,7 @@ def run_suite(
     """
     k = effective_draws(arm, suite, draws)
     if suite.spec.engine == "lm-eval":
-        return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress)
+        return run_lm_eval_suite(arm, suite, out_dir, resume=resume, progress=progress, cache=cache)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -75,8 +76,10 @@ def run_suite(
     decoding = config.decoding()
     done = _resume_state(out, arm, signature, resume, k)
     write_json_atomic(out / HEADER, run_header(arm, suite, signature, decoding, samples_per_item=k))
-    prompts = {s.id: arm.backend.render(suite.render_prompt(s)) for s in suite.samples}
-    warnings = context_warnings(arm.backend, prompts, config.max_new_tokens, suite.name)
+    # Rendered prompts and their context check come from the cache when it has them (no tokenizer load).
+    inputs = {s.id: suite.render_prompt(s) for s in suite.samples}
+    prompts, warnings = render_all(arm.backend, inputs, config.max_new_tokens, suite.name, cache=cache,
+                                   fingerprint=arm.fingerprint)
     announce(warnings)
     pending = [(s.id, d) for s in suite.samples for d in range(k) if (s.id, d) not in done]
     seeds = {item: draw_seed(config.seed, *item) for item in pending}

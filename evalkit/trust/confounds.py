@@ -22,7 +22,7 @@ class Confounded(EvalkitError):
     """Arms differ in more than what the comparison is meant to test (exit code 2)."""
 
 
-def _arm_values(arm) -> dict[str, object]:
+def _arm_values(arm, resolve_dtype: bool = True) -> dict[str, object]:
     spec, parts = arm.spec, arm.fingerprint_parts
     served = spec.backend == "openai"
     template = parts.get("chat_template") or ""
@@ -33,7 +33,7 @@ def _arm_values(arm) -> dict[str, object]:
         "base": None if served else f"{spec.base} (weights {str(parts.get('weights', ''))[:12]})",
         "chat_template": f"{Path(spec.chat_template).name} (sha256 {template[:12]})",
         "system_prompt": spec.system_prompt,
-        "dtype": None if served else _engine_dtype(spec, parts.get("dtype")),
+        "dtype": None if served else _engine_dtype(spec, parts.get("dtype")) if resolve_dtype else spec.dtype,
         "quantization": None if served else spec.quantization,
     }
 
@@ -92,7 +92,10 @@ def find_confounds(reference, candidate, suites: list) -> list[dict]:
     exempt = exempt_settings(candidate)
     declared = set(candidate.spec.intended_differences)
     found = []
-    ref_values, cand_values = _arm_values(reference), _arm_values(candidate)
+    # Resolving ``auto`` imports torch; arms naming the same dtype load in the same one, so only a
+    # difference in names needs it (the values are shown only where they differ).
+    resolve = reference.spec.dtype != candidate.spec.dtype
+    ref_values, cand_values = _arm_values(reference, resolve), _arm_values(candidate, resolve)
     ref_keys, cand_keys = _comparable(reference, ref_values), _comparable(candidate, cand_values)
     for setting in ARM_SETTINGS:
         if setting not in exempt and ref_keys[setting] != cand_keys[setting]:

@@ -9,10 +9,13 @@ file under ``$EVALKIT_HOME``; an unreadable file is treated as empty.
 from __future__ import annotations
 
 import json
+import sqlite3
 
-from evalkit.home import evalkit_home
+from evalkit.cache import GenerationCache
+from evalkit.home import cache_db_path, evalkit_home
 from evalkit.models.fingerprint import combine
 from evalkit.models.prompting import sha256_text
+from evalkit.runner.render_cache import render_texts
 from evalkit.runner.store import write_json_atomic
 from evalkit.trust.adapter_effect import PROBE_POSITIONS, measure_adapter_effect
 
@@ -20,10 +23,14 @@ EFFECTS_FILE = "adapter-effects.json"
 FORMAT = 1
 
 
-def effect_key(arm, inputs: list) -> str:
-    """The cache key of one arm's measurement on these probe inputs."""
+def effect_key(arm, inputs: list, renders=None) -> str:
+    """The cache key of one arm's measurement on these probe inputs.
+
+    ``renders`` (the generation cache) supplies the rendered probe prompts it
+    holds, so a known measurement is found without loading a tokenizer.
+    """
     parts = {k: v for k, v in arm.fingerprint_parts.items() if k != "generation"}
-    prompts = [sha256_text(arm.backend.render(text)) for text in inputs]
+    prompts = [sha256_text(text) for text in render_texts(arm.backend, inputs, renders, arm.fingerprint)]
     return combine({"format": FORMAT, "arm": parts, "prompts": prompts, "positions": PROBE_POSITIONS})
 
 
@@ -37,7 +44,7 @@ def adapter_effect(arm, inputs: list, *, use_cache: bool = True) -> dict:
     except (OSError, ValueError, UnicodeDecodeError):
         known = {}
     known = known if isinstance(known, dict) else {}
-    key = effect_key(arm, inputs)
+    key = _key_with_cached_renders(arm, inputs)
     if isinstance(known.get(key), dict):
         return {**known[key], "cached": True}
     effect = measure_adapter_effect(arm, inputs)
@@ -47,3 +54,15 @@ def adapter_effect(arm, inputs: list, *, use_cache: bool = True) -> dict:
     except OSError:  # a read-only home only costs the next run a re-measurement
         pass
     return effect
+
+
+def _key_with_cached_renders(arm, inputs: list) -> str:
+    """:func:`effect_key` with the probe renders of the generation cache (rendered afresh without one)."""
+    try:
+        renders = GenerationCache(cache_db_path())
+    except (OSError, sqlite3.Error):  # an unwritable home: render the probes, as without a cache
+        return effect_key(arm, inputs)
+    try:
+        return effect_key(arm, inputs, renders)
+    finally:
+        renders.close()
