@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from evalkit.errors import ConfigError
-from evalkit.models.backend import LocalWeights
+from evalkit.models.backend import LocalWeights, has_local_weights
 from evalkit.models.loader import Arm
 
 
@@ -53,7 +53,7 @@ def prompting(arm: Arm) -> Prompting:
 
 def require_hf(arm: Arm) -> LocalWeights:
     """The arm's backend as local weights (lm-eval needs them for log-likelihoods); served models refused."""
-    if arm.spec.backend != "hf" or not isinstance(arm.backend, LocalWeights):
+    if arm.spec.backend != "hf" or not has_local_weights(arm.backend):
         raise ConfigError(
             f"arm {arm.name!r}: lm-eval suites need a local Hugging Face model (backend: hf), "
             f"not backend {arm.spec.backend!r}.",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from evalkit.errors import ConfigError
 from evalkit.lmeval.adapter import Prompting
-from evalkit.models.backend import LocalWeights
+from evalkit.models.backend import has_local_weights
 from evalkit.models.loader import Arm
 from evalkit.suite.loader import Suite
 
@@ -92,7 +92,7 @@ def model_folder(arm: Arm) -> str:
 
 def model_device(arm: Arm) -> str | None:
     """The device of the arm's loaded weights ('cpu', 'cuda:0'), or None when not loaded."""
-    if not isinstance(arm.backend, LocalWeights):
+    if not has_local_weights(arm.backend):
         return None
     try:
         return str(next(arm.backend.loaded().model.parameters()).device)

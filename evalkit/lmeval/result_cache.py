@@ -38,7 +38,7 @@ from evalkit.models.accelerator import accelerator
 from evalkit.models.fingerprint import combine
 from evalkit.models.loader import Arm
 from evalkit.redact import redact_record
-from evalkit.runner.run import RunResult
+from evalkit.runner.rundir import RunResult
 from evalkit.runner.store import write_json_atomic, write_text_atomic
 from evalkit.suite.loader import Suite
 from evalkit.versions import package_versions

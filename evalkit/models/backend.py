@@ -8,6 +8,7 @@ guessing at attributes.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -52,9 +53,12 @@ class Backend(Protocol):
         ...
 
 
-@runtime_checkable
 class LocalWeights(Protocol):
-    """A backend with weights loaded in this process (lm-eval's own model class can wrap them)."""
+    """A backend with weights loaded in this process (lm-eval's own model class can wrap them).
+
+    Test for it with :func:`has_local_weights`, not ``isinstance``: on Python 3.11 a protocol
+    ``isinstance`` reads every member, and reading ``tokenizer`` loads the tokenizer.
+    """
 
     @property
     def base_dir(self) -> str:
@@ -69,3 +73,9 @@ class LocalWeights(Protocol):
     def loaded(self):
         """The loaded base (model with the arm's adapter state, tokenizer)."""
         ...
+
+
+def has_local_weights(backend: object) -> bool:
+    """Whether ``backend`` offers :class:`LocalWeights`, found without evaluating its properties."""
+    members = ("base_dir", "tokenizer", "loaded")
+    return all(inspect.getattr_static(backend, name, None) is not None for name in members)
