@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="verify data.jsonl instead of writing it")
     args = parser.parse_args(argv)
     if not args.source.is_file():
-        print(f"error: {args.source} not found (give IFEval's input_data.jsonl with --source)", file=sys.stderr)
+        print(f"error: {args.source} not found (give IFEval's input_data.jsonl with --source)",
+              file=sys.stderr)
         return 2
     raw = args.source.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()

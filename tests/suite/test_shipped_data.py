@@ -1,0 +1,123 @@
+"""The grown forgetting suites: sizes, provenance invariants, and the build scripts' rules and errors."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.suite.loader import SUITES_ROOT
+
+IFEVAL_SOURCE = SUITES_ROOT.parents[2] / "shared" / "data" / "ifeval" / "input_data.jsonl"
+
+
+def _module(suite: str):
+    path = SUITES_ROOT / suite / "build_data.py"
+    spec = importlib.util.spec_from_file_location(f"build_{suite.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_ifeval_lite_and_ifeval_lm_hold_the_same_541_prompts():
+    lite = _rows(SUITES_ROOT / "ifeval-lite" / "data.jsonl")
+    lm = _rows(SUITES_ROOT / "ifeval-lm" / "data.jsonl")
+    assert len(lite) == 541 and len({r["id"] for r in lite}) == 541
+    assert [(r["id"], r["input"]) for r in lite] == [(r["id"], r["prompt"]) for r in lm]
+    assert [r["metadata"]["kwargs"] for r in lite] == [r["kwargs"] for r in lm]
+
+
+@pytest.mark.skipif(not IFEVAL_SOURCE.is_file(), reason="no IFEval input_data.jsonl beside the repository")
+def test_ifeval_lite_data_is_exactly_the_upstream_rows():
+    module = _module("ifeval-lite")
+    assert module.main(["--check"]) == 0
+    upstream = {r["key"]: r for r in _rows(IFEVAL_SOURCE)}
+    for sample in _rows(SUITES_ROOT / "ifeval-lite" / "data.jsonl"):
+        row = upstream[int(sample["id"].removeprefix("ifeval-"))]
+        assert sample["input"] == row["prompt"]
+        assert sample["metadata"]["instruction_id_list"] == row["instruction_id_list"]
+
+
+def test_ifeval_lite_build_refuses_a_missing_or_broken_source(tmp_path, capsys):
+    module = _module("ifeval-lite")
+    assert module.main(["--source", str(tmp_path / "nope.jsonl"), "--check"]) == 2
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"key": 1}\n')
+    assert module.main(["--source", str(broken), "--check"]) == 2
+    assert "not IFEval's input_data.jsonl" in capsys.readouterr().err
+
+
+def test_general_knowledge_keeps_the_hand_written_120_and_adds_380_nq_open_questions():
+    rows = _rows(SUITES_ROOT / "general-knowledge" / "data.jsonl")
+    handwritten = _rows(SUITES_ROOT / "general-knowledge" / "handwritten.jsonl")
+    assert len(rows) == 500 and len({r["id"] for r in rows}) == 500
+    assert rows[:120] == handwritten and len(handwritten) == 120
+    nq = rows[120:]
+    assert all(r["id"].startswith("nq-") and r["metadata"]["category"] == "nq-open" for r in nq)
+    for row in rows:  # echoing the question never scores
+        assert not any(t.casefold() in row["input"].casefold() for t in row["target"]), row["id"]
+
+
+def test_general_knowledge_selection_rule():
+    module = _module("general-knowledge")
+    assert module.eligible("who wrote the iliad", ["Homer"])
+    assert not module.eligible("how many legs does a spider have", ["one"])  # too short: substring hits
+    assert not module.eligible("who sang hey jude by the beatles", ["The Beatles"])  # answer in question
+    assert not module.eligible(" ".join(["word"] * 13), ["Homer"])
+    assert not module.eligible("who wrote it", ["a very long answer of words"])
+    lines = [json.dumps({"question": f"who wrote book {i}", "answer": [f"Author {i}"]}) for i in range(400)]
+    picked = module.select("\n".join(lines).encode())
+    assert len(picked) == module.TAKE
+    # hash order, not file order
+    assert {p["id"] for p in picked} != {f"nq-{i:04d}" for i in range(module.TAKE)}
+    assert picked[0]["input"].startswith("Who wrote book") and picked[0]["input"].endswith("?")
+    assert module.main(["--source", "/nonexistent/NQ-open.dev.jsonl"]) == 2
+
+
+def test_gk_mc_keeps_the_hand_written_100_and_adds_400_mmlu_questions():
+    rows = _rows(SUITES_ROOT / "gk-mc" / "gk_mc.jsonl")
+    handwritten = _rows(SUITES_ROOT / "gk-mc" / "handwritten.jsonl")
+    by_id = {r["id"]: r for r in rows}
+    assert len(rows) == 500 and len(by_id) == 500
+    assert all(by_id[r["id"]] == r for r in handwritten) and len(handwritten) == 100
+    mmlu = [r for r in rows if r["id"].startswith("mmlu-")]
+    assert len(mmlu) == 400 and len({r["subject"] for r in mmlu}) == 20
+    assert all(len(r["choices"]) == 4 and 0 <= r["answer"] < 4 for r in rows)
+    assert len({r["question"].casefold() for r in rows}) == 500
+    # one shuffled order (lm-eval's --limit takes the first N): the first 100 mix both parts
+    assert 5 < sum(r["id"].startswith("gkmc-") for r in rows[:100]) < 50
+
+
+def _write_mmlu(folder: Path, module, rows_per_subject: int) -> None:
+    folder.mkdir()
+    for subject in module.SUBJECTS:
+        with (folder / f"{subject}_test.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([f"{subject}: which is it?", "w", "x", "All of the above", "z", "A"])  # dropped
+            for i in range(rows_per_subject):
+                writer.writerow([f"{subject} question {i}?", "w", "x", "y", "z", "ABCD"[i % 4]])
+
+
+def test_gk_mc_selection_rule_and_errors(tmp_path, capsys):
+    module = _module("gk-mc")
+    source = tmp_path / "test"
+    _write_mmlu(source, module, module.PER_SUBJECT + 5)
+    text = module.build(source)
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert len(rows) == 100 + 20 * module.PER_SUBJECT
+    assert not any("which is it" in r["question"] for r in rows)
+    ranks = [hashlib.sha256(f"gk-mc:{r['id']}".encode()).hexdigest() for r in rows]
+    assert ranks == sorted(ranks)
+    few = tmp_path / "few"
+    _write_mmlu(few, module, module.PER_SUBJECT - 1)
+    assert module.main(["--source", str(few), "--check"]) == 2
+    assert "needed" in capsys.readouterr().err
+    assert module.main(["--source", str(tmp_path / "none"), "--check"]) == 2
