@@ -89,7 +89,8 @@ def test_gk_mc_keeps_the_hand_written_100_and_adds_400_mmlu_questions():
     assert len(rows) == 500 and len(by_id) == 500
     assert all(by_id[r["id"]] == r for r in handwritten) and len(handwritten) == 100
     mmlu = [r for r in rows if r["id"].startswith("mmlu-")]
-    assert len(mmlu) == 400 and len({r["subject"] for r in mmlu}) == 20
+    assert len(mmlu) == 400 and len({r["category"] for r in mmlu}) == 20
+    assert all(set(r) == {"id", "question", "choices", "answer", "category"} for r in rows)  # one schema
     assert all(len(r["choices"]) == 4 and 0 <= r["answer"] < 4 for r in rows)
     assert len({r["question"].casefold() for r in rows}) == 500
     # one shuffled order (lm-eval's --limit takes the first N): the first 100 mix both parts

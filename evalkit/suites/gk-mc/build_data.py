@@ -108,7 +108,7 @@ def select_subject(subject: str, rows: list[list[str]], seen: set[str]) -> list[
     kept.sort()
     return [
         {"id": f"mmlu-{subject}-{number:03d}", "question": question, "choices": [o.strip() for o in options],
-         "answer": "ABCD".index(letter), "category": subject, "subject": subject}
+         "answer": "ABCD".index(letter), "category": subject}
         for _, number, question, options, letter in kept[:PER_SUBJECT]
     ]
 
