@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import json
@@ -82,43 +81,43 @@ def test_general_knowledge_selection_rule():
     assert module.main(["--source", "/nonexistent/NQ-open.dev.jsonl"]) == 2
 
 
-def test_gk_mc_keeps_the_hand_written_100_and_adds_400_mmlu_questions():
+def test_gk_mc_keeps_the_hand_written_100_and_adds_400_piqa_questions():
     rows = _rows(SUITES_ROOT / "gk-mc" / "gk_mc.jsonl")
     handwritten = _rows(SUITES_ROOT / "gk-mc" / "handwritten.jsonl")
     by_id = {r["id"]: r for r in rows}
     assert len(rows) == 500 and len(by_id) == 500
     assert all(by_id[r["id"]] == r for r in handwritten) and len(handwritten) == 100
-    mmlu = [r for r in rows if r["id"].startswith("mmlu-")]
-    assert len(mmlu) == 400 and len({r["category"] for r in mmlu}) == 20
+    piqa = [r for r in rows if r["id"].startswith("piqa-")]
+    assert len(piqa) == 400 and all(len(r["choices"]) == 2 and r["category"] == "piqa" for r in piqa)
     assert all(set(r) == {"id", "question", "choices", "answer", "category"} for r in rows)  # one schema
-    assert all(len(r["choices"]) == 4 and 0 <= r["answer"] < 4 for r in rows)
-    assert len({r["question"].casefold() for r in rows}) == 500
+    assert all(0 <= r["answer"] < len(r["choices"]) for r in rows)
+    assert 150 < sum(r["answer"] for r in piqa) < 250  # PIQA's labels are balanced
     # one shuffled order (lm-eval's --limit takes the first N): the first 100 mix both parts
     assert 5 < sum(r["id"].startswith("gkmc-") for r in rows[:100]) < 50
 
 
-def _write_mmlu(folder: Path, module, rows_per_subject: int) -> None:
-    folder.mkdir()
-    for subject in module.SUBJECTS:
-        with (folder / f"{subject}_test.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([f"{subject}: which is it?", "w", "x", "All of the above", "z", "A"])  # dropped
-            for i in range(rows_per_subject):
-                writer.writerow([f"{subject} question {i}?", "w", "x", "y", "z", "ABCD"[i % 4]])
+def _piqa_line(goal: str, first: str, second: str, gold: int) -> str:
+    return json.dumps({"query": f"Question: {goal}\n", "choices": [first, second], "gold": gold})
 
 
 def test_gk_mc_selection_rule_and_errors(tmp_path, capsys):
     module = _module("gk-mc")
-    source = tmp_path / "test"
-    _write_mmlu(source, module, module.PER_SUBJECT + 5)
-    text = module.build(source)
+    assert module.eligible("Remove soap scum from a door.", ["Rub with dryer sheets.", "Rub with sheets."])
+    assert not module.eligible("ice box", ["add water", "add soda"])  # no question
+    assert not module.eligible("How do I open a jar?", ["Twist the lid.", "Twist the lid."])  # same answer
+    assert not module.eligible("How do I open a jar?", ["x" * 151, "Twist the lid."])
+    lines = [_piqa_line(f"How do I do task {i}?", f"Do it {i}.", f"Skip it {i}.", i % 2) for i in range(450)]
+    lines.insert(3, _piqa_line("dresser", "a", "b", 0))
+    text = module.build("\n".join(lines).encode())
     rows = [json.loads(line) for line in text.splitlines()]
-    assert len(rows) == 100 + 20 * module.PER_SUBJECT
-    assert not any("which is it" in r["question"] for r in rows)
+    assert len(rows) == 100 + module.TAKE and not any(r["question"] == "dresser" for r in rows)
     ranks = [hashlib.sha256(f"gk-mc:{r['id']}".encode()).hexdigest() for r in rows]
     assert ranks == sorted(ranks)
-    few = tmp_path / "few"
-    _write_mmlu(few, module, module.PER_SUBJECT - 1)
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(lines[:50]))
     assert module.main(["--source", str(few), "--check"]) == 2
     assert "needed" in capsys.readouterr().err
-    assert module.main(["--source", str(tmp_path / "none"), "--check"]) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"query": "no prefix", "choices": ["a", "b"], "gold": 0}))
+    assert module.main(["--source", str(bad), "--check"]) == 2
+    assert module.main(["--source", str(tmp_path / "none.jsonl"), "--check"]) == 2
