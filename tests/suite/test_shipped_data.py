@@ -54,31 +54,54 @@ def test_ifeval_lite_build_refuses_a_missing_or_broken_source(tmp_path, capsys):
     assert "not IFEval's input_data.jsonl" in capsys.readouterr().err
 
 
-def test_general_knowledge_keeps_the_hand_written_120_and_adds_380_nq_open_questions():
+def test_general_knowledge_keeps_the_hand_written_120_and_adds_380_wikidata_facts():
     rows = _rows(SUITES_ROOT / "general-knowledge" / "data.jsonl")
     handwritten = _rows(SUITES_ROOT / "general-knowledge" / "handwritten.jsonl")
     assert len(rows) == 500 and len({r["id"] for r in rows}) == 500
     assert rows[:120] == handwritten and len(handwritten) == 120
-    nq = rows[120:]
-    assert all(r["id"].startswith("nq-") and r["metadata"]["category"] == "nq-open" for r in nq)
+    facts = rows[120:]
+    assert all(r["id"].startswith("wd-") and r["metadata"]["category"] == "wikidata" for r in facts)
+    relations = {}
+    for row in facts:
+        relations[row["metadata"]["relation"]] = relations.get(row["metadata"]["relation"], 0) + 1
+    assert len(relations) == 19 and set(relations.values()) == {20}
+    assert not any("relation" in r.get("metadata", {}) for r in handwritten)  # each its own cluster
     for row in rows:  # echoing the question never scores
         assert not any(t.casefold() in row["input"].casefold() for t in row["target"]), row["id"]
 
 
+def test_general_knowledge_clusters_on_the_relation():
+    from evalkit.suite.loader import load_suite
+
+    suite = load_suite("general-knowledge", build_scorers=False)
+    assert suite.spec.cluster_field == "relation" and len(suite.samples) == 500
+    prefix = [s.metadata.get("relation") for s in suite.samples[:60]]
+    seen = [r for i, r in enumerate(prefix) if r is not None and (i == 0 or prefix[i - 1] != r)]
+    assert len(seen) == len(set(seen))  # a relation's statements come together in the seeded order
+
+
+def _statement(text: str, answer: str) -> str:
+    return json.dumps({"context": text, "continuation": answer})
+
+
 def test_general_knowledge_selection_rule():
     module = _module("general-knowledge")
-    assert module.eligible("who wrote the iliad", ["Homer"])
-    assert not module.eligible("how many legs does a spider have", ["one"])  # too short: substring hits
-    assert not module.eligible("who sang hey jude by the beatles", ["The Beatles"])  # answer in question
-    assert not module.eligible(" ".join(["word"] * 13), ["Homer"])
-    assert not module.eligible("who wrote it", ["a very long answer of words"])
-    lines = [json.dumps({"question": f"who wrote book {i}", "answer": [f"Author {i}"]}) for i in range(400)]
+    assert module.relation_of("The languages spoken, written or signed by X is") == "languages spoken"
+    assert module.eligible("The capital of Kenya is", "Nairobi")
+    assert not module.eligible("The capital of Kenya is", "Nai")  # too short: substring hits
+    assert not module.eligible("The capital of Nairobi County is", "Nairobi")  # answer in the statement
+    assert not module.eligible("Kenya's capital is", "Nairobi")
+    assert not module.eligible("The capital of " + " ".join(["word"] * 12) + " is", "Nairobi")
+    lines = [_statement(f"The rel{r} of thing {i} is", f"answer {i}") for r in range(module.RELATIONS + 2)
+             for i in range(module.PER_RELATION + r)]
     picked = module.select("\n".join(lines).encode())
     assert len(picked) == module.TAKE
-    # hash order, not file order
-    assert {p["id"] for p in picked} != {f"nq-{i:04d}" for i in range(module.TAKE)}
-    assert picked[0]["input"].startswith("Who wrote book") and picked[0]["input"].endswith("?")
-    assert module.main(["--source", "/nonexistent/NQ-open.dev.jsonl"]) == 2
+    # the relations with the most statements; within one, hash order, not file order
+    largest = {f"rel{r} of" for r in range(2, module.RELATIONS + 2)}
+    assert {p["metadata"]["relation"] for p in picked} == largest
+    first = [p["id"] for p in picked if p["metadata"]["relation"] == "rel2 of"]
+    assert len(first) == module.PER_RELATION and first != sorted(first)
+    assert module.main(["--source", "/nonexistent/qa.jsonl"]) == 2
 
 
 def test_gk_mc_keeps_the_hand_written_100_and_adds_400_piqa_questions():

@@ -1,26 +1,31 @@
 #!/usr/bin/env python3
-"""Build general-knowledge/data.jsonl: 120 hand-written questions plus 380 from NQ-open.
+"""Build general-knowledge/data.jsonl: 120 hand-written questions plus 380 Wikidata facts.
 
 `handwritten.jsonl` holds the 120 questions written for evalkit (suite version 1); they are
-kept unchanged and first. The rest come from NQ-open's dev split (Lee et al., 2019; Natural
-Questions data, CC BY-SA 3.0), `NQ-open.dev.jsonl` of
-`google-research-datasets/natural-questions` (see SOURCE.md), expected at
-`shared/data/nq-open/NQ-open.dev.jsonl` beside the repository or given with `--source`.
+kept unchanged and first. The rest come from BIG-bench's `qa_wikidata` task (Apache-2.0):
+short statements about a Wikidata entity to complete ("The capital of Kenya is" → "Nairobi"),
+as `mosaicml/llm-foundry` ships them in
+`scripts/eval/local_data/world_knowledge/bigbench_qa_wikidata.jsonl` (see SOURCE.md), expected
+at `shared/data/qa-wikidata/bigbench_qa_wikidata.jsonl` beside the repository or given with
+`--source`.
 
 Selection (deterministic, no model involved):
 
-1. Keep a question of at most 12 words whose every accepted answer has at most 4 words and
-   at least 4 characters (`contains` matches substrings: a short answer such as "one" or
-   "BBC" would also match inside other words), and none of whose answers occurs in the
-   question itself (echoing the question must not score).
-2. Order the kept questions by sha256 of "nq-open:" + the question and take the first 380.
+1. Keep a statement of at most 15 words that starts with "The ", whose answer has at least 4
+   characters (`contains` matches substrings: a short answer could match inside other words)
+   and does not occur in the statement (echoing it must not score).
+2. Group the kept statements by relation (the two words after "The": "capital of",
+   "native language", "sport played", ...). Take the RELATIONS relations with the most
+   statements (ties: alphabetical) and from each the first PER_RELATION statements in the order
+   of sha256 of "qa-wikidata:<line>". Statements of one relation share a template, so the
+   suite clusters on the relation (`cluster_field: relation`).
 
-Each row becomes ``{"id": "nq-<line>", "input": <question, capitalised, with "?">,
-"target": <the accepted answers>, "metadata": {"category": "nq-open"}}`` where <line> is the
-question's 0-based line in the upstream file.
+Each row becomes ``{"id": "wd-<line>", "input": "<statement> …", "target": [<answer>],
+"metadata": {"category": "wikidata", "relation": <relation>}}`` where <line> is the
+statement's 0-based line in the upstream file.
 
-    python3 suites/general-knowledge/build_data.py --source NQ-open.dev.jsonl           # write data.jsonl
-    python3 suites/general-knowledge/build_data.py --source NQ-open.dev.jsonl --check   # verify it
+    python3 suites/general-knowledge/build_data.py --source FILE           # write data.jsonl
+    python3 suites/general-knowledge/build_data.py --source FILE --check   # verify it
 """
 
 from __future__ import annotations
@@ -33,55 +38,63 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # HERE is <repo>/evalkit/suites/general-knowledge; shared/ lies beside the repository.
-DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "nq-open" / "NQ-open.dev.jsonl"
-UPSTREAM_SHA256 = "f15567f38099f3615f5b8a685c0aef449c11ad90d3da3735e8d1b98115b40616"
+DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "qa-wikidata" / "bigbench_qa_wikidata.jsonl"
+UPSTREAM_SHA256 = "bb0d22727cb25beffb022c8e8c0c3e1159c8b3c7bd7284603c0d6491f8616265"
 HANDWRITTEN = HERE / "handwritten.jsonl"
-TAKE = 380
-MAX_QUESTION_WORDS = 12
-MAX_ANSWER_WORDS = 4
+RELATIONS = 19
+PER_RELATION = 20
+TAKE = RELATIONS * PER_RELATION  # 380
+MAX_STATEMENT_WORDS = 15
 MIN_ANSWER_CHARS = 4
 
 
-def eligible(question: str, answers: list[str]) -> bool:
-    """Whether an NQ-open question passes the selection rule's filters (step 1)."""
-    if not answers or len(question.split()) > MAX_QUESTION_WORDS:
+def _rank(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def relation_of(statement: str) -> str:
+    """The relation a statement is about: the two words after its leading "The"."""
+    return " ".join(word.strip(",") for word in statement.split()[1:3])
+
+
+def eligible(statement: str, answer: str) -> bool:
+    """Whether a qa_wikidata statement passes the selection rule's filters (step 1)."""
+    if not statement.startswith("The ") or len(statement.split()) > MAX_STATEMENT_WORDS:
         return False
-    for answer in answers:
-        if len(answer.split()) > MAX_ANSWER_WORDS or len(answer) < MIN_ANSWER_CHARS:
-            return False
-        if answer.casefold() in question.casefold():
-            return False
-    return True
-
-
-def to_sample(line: int, question: str, answers: list[str]) -> dict:
-    """One NQ-open question as an evalkit sample."""
-    text = question.strip()
-    text = text[0].upper() + text[1:] + ("" if text.endswith("?") else "?")
-    return {"id": f"nq-{line:04d}", "input": text, "target": list(answers),
-            "metadata": {"category": "nq-open"}}
+    return len(answer) >= MIN_ANSWER_CHARS and answer.casefold() not in statement.casefold()
 
 
 def select(raw: bytes) -> list[dict]:
-    """The selected NQ-open samples (step 2's order) from the upstream file's bytes."""
-    kept = []
+    """The selected statements as evalkit samples (step 2) from the upstream file's bytes."""
+    groups: dict[str, list[tuple[str, int, str, str]]] = {}
     for line, text in enumerate(raw.decode("utf-8").splitlines()):
         row = json.loads(text)
-        if eligible(row["question"], row["answer"]):
-            kept.append((hashlib.sha256(f"nq-open:{row['question']}".encode()).hexdigest(), line, row))
-    kept.sort(key=lambda item: item[:2])
-    return [to_sample(line, row["question"], row["answer"]) for _, line, row in kept[:TAKE]]
+        statement, answer = row["context"].strip(), row["continuation"].strip()
+        if eligible(statement, answer):
+            groups.setdefault(relation_of(statement), []).append(
+                (_rank(f"qa-wikidata:{line}"), line, statement, answer))
+    largest = sorted(groups, key=lambda r: (-len(groups[r]), r))[:RELATIONS]
+    picked = []
+    for relation in largest:
+        rows = sorted(groups[relation])
+        picked += [
+            {"id": f"wd-{line:05d}", "input": f"{statement} …", "target": [answer],
+             "metadata": {"category": "wikidata", "relation": relation}}
+            for _, line, statement, answer in rows[:PER_RELATION]
+        ]
+    return picked[:TAKE]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` verify) data.jsonl; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="NQ-open's NQ-open.dev.jsonl")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="llm-foundry's bigbench_qa_wikidata.jsonl")
     parser.add_argument("--check", action="store_true", help="verify data.jsonl instead of writing it")
     args = parser.parse_args(argv)
     if not args.source.is_file():
-        print(f"error: {args.source} not found (give NQ-open.dev.jsonl with --source; see SOURCE.md)",
-              file=sys.stderr)
+        print(f"error: {args.source} not found (give bigbench_qa_wikidata.jsonl with --source; "
+              "see SOURCE.md)", file=sys.stderr)
         return 2
     raw = args.source.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
@@ -89,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {args.source} has sha256 {digest}, expected {UPSTREAM_SHA256}", file=sys.stderr)
     try:
         picked = select(raw)
-    except (ValueError, KeyError, TypeError) as exc:
-        print(f"error: {args.source} is not NQ-open's jsonl: {exc}", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        print(f"error: {args.source} is not qa_wikidata's jsonl: {exc}", file=sys.stderr)
         return 2
-    if len(picked) < TAKE:
-        print(f"error: only {len(picked)} questions pass the filters, {TAKE} needed", file=sys.stderr)
+    if len(picked) < TAKE or len({s["metadata"]["relation"] for s in picked}) < RELATIONS:
+        print(f"error: only {len(picked)} statements pass the filters, {TAKE} needed", file=sys.stderr)
         return 2
     text = HANDWRITTEN.read_text(encoding="utf-8")
     text += "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in picked)
