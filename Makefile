@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup constraints comparison-schema demo demo-quick test lint bench clean
+.PHONY: setup constraints comparison-schema demo demo-quick rebless test lint bench clean
 CONSTRAINTS := requirements/constraints.txt
 
 setup: $(VENV)/.installed
@@ -30,6 +30,12 @@ demo: setup
 
 demo-quick: setup
 	$(PY) -m evalkit.demo --quick
+
+# Re-bless baselines/smollm2-135m-instruct.json: the untouched default model (examples/base.yaml) on
+# its suites, every sample, then `baseline bless` (after a suite version or the default model changed).
+rebless: setup
+	$(PY) -m evalkit run examples/base.yaml --out runs/rebless --fresh
+	$(PY) -m evalkit baseline bless runs/rebless --name smollm2-135m-instruct
 
 lint: setup
 	$(PY) -m ruff check evalkit tests bench

@@ -16,8 +16,12 @@ from evalkit.suite.catalog import list_suites
 from evalkit.suite.loader import SUITES_ROOT, find_suite_dir, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = {"general-knowledge": 120, "gk-mc": 100, "ifeval-lite": 50, "ifeval-lm": 50, "support-replies": 40,
-           "support-triage": 160}
+SHIPPED = {"general-knowledge": 500, "gk-mc": 500, "ifeval-lite": 541, "ifeval-lm": 541,
+           "support-replies": 40, "support-triage": 160}
+# A suite whose data changed has a new version (committed baselines check it); an old
+# version string keeps meaning the old data.
+VERSIONS = {"general-knowledge": "2", "gk-mc": "2", "ifeval-lite": "2", "ifeval-lm": "2",
+            "support-replies": "1", "support-triage": "1"}
 
 
 @pytest.fixture()
@@ -80,7 +84,8 @@ def test_cli_suites_list_json_counts_every_shipped_suite(elsewhere):
     entries = {e["name"]: e for e in json.loads(result.stdout)}
     assert {name: entries[name]["samples"] for name in SHIPPED} == SHIPPED
     assert entries["gk-mc"]["kind"] == "lm-eval" and entries["support-triage"]["kind"] == "task"
-    assert all(entries[name]["description"] and entries[name]["version"] == "1" for name in SHIPPED)
+    assert all(entries[name]["description"] for name in SHIPPED)
+    assert {name: entries[name]["version"] for name in SHIPPED} == VERSIONS
 
 
 def test_cli_suites_list_table_and_a_broken_user_suite(elsewhere, monkeypatch):
@@ -102,7 +107,7 @@ def test_cli_suites_show_gives_spec_data_count_and_provenance(elsewhere):
     assert doc["spec"]["metric"] == "triage_exact" and "build_data.py" in doc["provenance"]
     table = CliRunner().invoke(app, ["suites", "show", "gk-mc"])
     assert table.exit_code == 0, table.output
-    assert "samples: 100" in table.output and "gk_mc.jsonl" in table.output and "tasks:" in table.output
+    assert "samples: 500" in table.output and "gk_mc.jsonl" in table.output and "tasks:" in table.output
 
 
 @pytest.mark.parametrize("args", [["suites", "show", "no-such-suite"], ["suites", "list", "--format", "xml"]])

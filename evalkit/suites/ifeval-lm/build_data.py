@@ -3,8 +3,8 @@
 
 lm-eval's IFEval checkers (``lm_eval.tasks.ifeval.utils.process_results``) read
 upstream IFEval rows: ``key``, ``prompt``, ``instruction_id_list``, ``kwargs``.
-This script takes the 50 prompts selected for ``suites/ifeval-lite`` (see its
-SOURCE.md for provenance and the selection rule) and writes them back in that
+This script takes the 541 prompts of ``suites/ifeval-lite`` (see its
+SOURCE.md for provenance) and writes them back in that
 format, plus evalkit's stable ``id`` (``ifeval-<key>``, the same ids as
 ifeval-lite), so both suites score the very same prompts. Prompt texts,
 instruction ids and their arguments are unchanged.
