@@ -16,13 +16,14 @@ their output changes with the date.
 from __future__ import annotations
 
 import hashlib
-from importlib import metadata
 from pathlib import Path
 
 from evalkit.models.fingerprint import combine
 from evalkit.models.prompting import sha256_text, template_text
 from evalkit.runner.context import context_limit, context_warnings, overflow_warnings, prompt_tokens
+from evalkit.runner.store import utf8_safe
 from evalkit.types import SampleInput
+from evalkit.versions import installed_versions
 
 TABLE = "renders"
 RENDER_FORMAT = 1  # bump when render_prompt or the token count changes meaning
@@ -73,7 +74,7 @@ def _entries(backend, inputs: dict[str, SampleInput], cache, fingerprint: str) -
             text = backend.render(inputs[sid])
             fresh[key] = {"text": text, "tokens": prompt_tokens(backend.tokenizer, text), "limit": limit}
         # Text UTF-8 cannot carry (a lone surrogate in an input) is used but not stored.
-        cache.put_values(TABLE, fingerprint, [(k, v) for k, v in fresh.items() if _utf8_safe(v["text"])])
+        cache.put_values(TABLE, fingerprint, [(k, v) for k, v in fresh.items() if utf8_safe(v["text"])])
         found.update(fresh)
     return {sid: found[key] for sid, key in keys.items()}
 
@@ -106,18 +107,4 @@ def model_files_sha256(folder: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    found = {}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def _utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return installed_versions(_PACKAGES)

@@ -32,6 +32,7 @@ from evalkit.runner.scoring import score_samples, summarise
 from evalkit.runner.store import (
     append_jsonl,
     read_jsonl_tolerant,
+    utf8_safe,
     write_json_atomic,
     write_jsonl_atomic,
 )
@@ -116,7 +117,7 @@ def run_suite(
         append_jsonl(out / "generations.jsonl", [generation_row(g, k) for g in batch])
         if cache is not None:
             # Text UTF-8 cannot carry (lone surrogates from a server) is kept in the run files, not cached.
-            storable = [g for g in batch if _utf8_safe(g.text)]
+            storable = [g for g in batch if utf8_safe(g.text)]
             cache.put_many(arm.fingerprint, [(keys[(g.sample_id, g.draw)], g) for g in storable])
         done.update({(g.sample_id, g.draw): g for g in batch})
         if progress:
@@ -277,10 +278,3 @@ def _torn_tail(path: Path) -> bool:
         handle.seek(-1, 2)
         return handle.read(1) != b"\n"
 
-
-def _utf8_safe(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

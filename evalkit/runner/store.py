@@ -60,6 +60,15 @@ def split_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def utf8_safe(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (lone surrogates from a byte-level decoder do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def write_text_atomic(path: str | Path, chunks: str | Iterable[str]) -> Path:
     """Write text via a temp file in the same folder and rename it into place.
 
