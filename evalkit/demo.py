@@ -60,6 +60,26 @@ def adapter_is_current(adapter_dir: Path, stamp: str) -> bool:
     return ready and stamp_file.is_file() and stamp_file.read_text().strip() == stamp
 
 
+def suites_stamp(names: list[str]) -> str:
+    """The demo suites' names and versions: runs of other versions in the demo's folder are stale."""
+    from evalkit.suite.loader import load_suite
+
+    return "\n".join(f"{name} {load_suite(name, build_scorers=False).spec.version}" for name in names)
+
+
+def clear_stale_runs(runs_dir: Path, stamp: str) -> None:
+    """Delete the demo's own earlier runs when the suites changed since (a resume must not mix versions).
+
+    ``runs_dir`` belongs to the demo's report folder; runs of the same suites are kept, so an
+    interrupted demo continues where it stopped.
+    """
+    stamp_file = runs_dir / "demo-suites.txt"
+    if runs_dir.is_dir() and not (stamp_file.is_file() and stamp_file.read_text().strip() == stamp):
+        shutil.rmtree(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp_file.write_text(stamp + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "--junit",
         f"{args.out}/junit.xml",
     ]
+    suites = QUICK_SUITES if args.quick else SUITES
+    clear_stale_runs(ROOT / args.out / "runs", suites_stamp(suites))
     if not args.quick:  # rounds until each suite's verdict is settled (docs/statistics.md)
         compare_args.append("--sequential")
     if args.quick:

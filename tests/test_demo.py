@@ -79,3 +79,19 @@ def test_a_failing_step_stops_the_demo_with_its_code(recorded):
     codes["train"] = 2
     assert demo.main([]) == 2
     assert [c[0] for c in calls] == ["models", "train"]
+
+
+def test_demo_clears_its_own_runs_only_when_the_suites_changed(tmp_path):
+    runs = tmp_path / "reports" / "demo" / "runs"
+    demo.clear_stale_runs(runs, "general-knowledge 1")
+    (runs / "base-1234" / "general-knowledge").mkdir(parents=True)
+    demo.clear_stale_runs(runs, "general-knowledge 1")
+    assert (runs / "base-1234" / "general-knowledge").is_dir()  # same suites: an interrupted demo resumes
+    demo.clear_stale_runs(runs, "general-knowledge 2")
+    assert not (runs / "base-1234").exists() and runs.is_dir()  # a new suite version: old runs are stale
+
+
+def test_suites_stamp_names_each_suite_version():
+    stamp = demo.suites_stamp(["general-knowledge", "gk-mc"])
+    first, second = stamp.splitlines()
+    assert first.startswith("general-knowledge ") and second.startswith("gk-mc ")
