@@ -13,8 +13,12 @@ with ``nltk.download`` disabled, so nothing ever touches the network.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
@@ -161,6 +165,27 @@ def _prompt(sample: Sample, given: Any) -> str:
     return ""
 
 
+_RANDOM_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _seeded_random(iid: str, kw: dict):
+    """Python's global ``random`` seeded from the instruction and its kwargs for one check.
+
+    IFEval's checkers draw random values for kwargs they cannot use (e.g. ``letter: "!"`` in
+    ``keywords:letter_frequency`` becomes a random letter), so unseeded the same output could
+    score differently on each run. The caller's random state is restored afterwards.
+    """
+    digest = hashlib.sha256(f"{iid}|{json.dumps(kw, sort_keys=True, default=str)}".encode()).digest()
+    with _RANDOM_LOCK:  # the state is global: scoring threads take turns
+        state = random.getstate()
+        random.seed(int.from_bytes(digest[:8], "big"))
+        try:
+            yield
+        finally:
+            random.setstate(state)
+
+
 def _check_one(utils: ModuleType, check: Any, iid: str, kw: Any, prompt: str, text: str) -> dict | str:
     """Check one instruction: a result dict, or a message when the sample's kwargs are unusable."""
     if kw is not None and not isinstance(kw, dict):
@@ -171,12 +196,14 @@ def _check_one(utils: ModuleType, check: Any, iid: str, kw: Any, prompt: str, te
     if missing:  # lm-eval would silently pick random values for them
         return f"instruction {iid!r} needs kwargs {missing}"
     try:
-        instruction.build_description(**kw)
+        with _seeded_random(iid, kw):
+            instruction.build_description(**kw)
     except (TypeError, ValueError, KeyError) as exc:
         return f"instruction {iid!r} with kwargs {short(kw)} cannot be checked: {exc}"
     example = utils.InputExample(key=0, instruction_id_list=[iid], prompt=prompt, kwargs=[kw])
     try:
-        return {"id": iid, "followed": bool(check(example, text).follow_instruction_list[0])}
+        with _seeded_random(iid, kw):
+            return {"id": iid, "followed": bool(check(example, text).follow_instruction_list[0])}
     except Exception as exc:  # noqa: BLE001 - a checker choking on the output: not followed
         return {"id": iid, "followed": False, "error": f"{type(exc).__name__}: {short(str(exc), 120)}"}
 

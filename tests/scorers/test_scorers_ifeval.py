@@ -210,3 +210,28 @@ def test_missing_lm_eval_is_a_config_error(monkeypatch, tmp_path):
     monkeypatch.delattr(package, "utils", raising=False)
     with pytest.raises(ConfigError, match="IFEval checkers"):
         ifeval_module.load_ifeval()
+
+
+def test_a_checker_that_draws_random_kwargs_scores_the_same_every_time(run):
+    # IFEval's own data asks for the "letter" "!", which its checker replaces by a random letter;
+    # unseeded, the same text passed or failed from one run to the next.
+    meta = {"instruction_id_list": ["keywords:letter_frequency"],
+            "kwargs": [{"let_relation": "at least", "letter": "!", "let_frequency": 6}]}
+    text = "abcdefghijklm nopqrstuvwxyz " * 6  # every letter exactly 6 times
+    import random
+
+    random.seed(1)
+    outcomes = set()
+    for _ in range(12):
+        random.random()  # whatever the caller's random state, the check's draw is the same
+        outcomes.add(run("ifeval", text, metadata=meta).value)
+    assert len(outcomes) == 1
+    text_missing_half = "abcdefghijklm " * 6  # n-z absent: a random letter would pass about half the time
+    values = set()
+    for seed in range(12):
+        random.seed(seed)
+        values.add(run("ifeval", text_missing_half, metadata=meta).value)
+    assert len(values) == 1
+    state = random.getstate()
+    run("ifeval", text, metadata=meta)
+    assert random.getstate() == state  # the caller's random state is left as it was
