@@ -114,3 +114,23 @@ def emit(report: dict, path: str | None) -> None:
 def ratio(a: float, b: float) -> float:
     """a / b rounded for printing (inf when b is 0)."""
     return round(a / b, 2) if b else float("inf")
+
+
+def step_timer():
+    """A trainer callback recording (wall time, CPU time, tokens seen) at every step end, with ``rates()``."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.marks: list[tuple[float, float, int]] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.marks.append((time.perf_counter(), time.process_time(), state.num_input_tokens_seen))
+
+        def rates(self) -> dict:
+            (w0, c0, n0), (w1, c1, n1) = self.marks[0], self.marks[-1]
+            return {"tokens_per_s": (n1 - n0) / (w1 - w0), "tokens_per_cpu_s": (n1 - n0) / (c1 - c0),
+                    "s_per_step": (w1 - w0) / (len(self.marks) - 1), "tokens_per_step": (n1 - n0) /
+                    (len(self.marks) - 1)}
+
+    return StepTimer()

@@ -27,28 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import REPO, machine
+from benchlib import REPO, machine, step_timer
 
 DATA = REPO / "suites" / "support-triage" / "train_chat.jsonl"
-
-
-def step_timer():
-    """A callback recording (time, tokens seen) at every step end."""
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.marks: list[tuple[float, float, int]] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.marks.append((time.perf_counter(), time.process_time(), state.num_input_tokens_seen))
-
-        def rates(self) -> dict:
-            (w0, c0, n0), (w1, c1, n1) = self.marks[0], self.marks[-1]
-            return {"tokens_per_s": (n1 - n0) / (w1 - w0), "tokens_per_cpu_s": (n1 - n0) / (c1 - c0),
-                    "s_per_step": (w1 - w0) / (len(self.marks) - 1)}
-
-    return StepTimer()
 
 
 def evalkit_arm(rows: Path, steps: int, batch: int, work: Path) -> dict:
