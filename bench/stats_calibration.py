@@ -45,9 +45,13 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sequential-trials", type=int, default=None, help="default: trials / 5")
+    parser.add_argument("--only-sequential", action="store_true", help="print the sequential table only")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = []
+    if args.only_sequential:
+        return _sequential_table(args, rows, started)
     print(f"A/A (no true difference), {args.trials} trials each")
     print(f"{'design':48} {'false pos.':>10} {'before':>8} {'coverage':>9} {'width':>7}")
     for key, make in SCENARIOS.items():
@@ -80,20 +84,34 @@ def main() -> int:
         print(f"true share {truth:.0%}: coverage {coverage:6.1%} [{_flag(0.93 <= coverage <= 0.97)}], "
               f"decided vs the 80% line in {decided:.0%} of trials")
         rows.append({"kind": "share", "truth": truth, "coverage": coverage, "decided": decided})
-    print(f"\nSequential (a look after every round of 32, budget 8 pt), {args.trials // 5} trials")
+    return _sequential_table(args, rows, started)
+
+
+def _sequential_table(args: argparse.Namespace, rows: list[dict], started: float) -> int:
+    """The sequential rule's simulations (and the closing lines of the run)."""
+    seq_trials = args.sequential_trials or args.trials // 5
+    print(f"\nSequential (a look after every round of 32, budget 8 pt), {seq_trials} trials each; "
+          "'fixed' = the fixed-n analysis of the whole suite on the same data")
+    drop = "regression"
     sequential = [
-        (Scenario("A/A, 541 partial-credit prompts", 541, 1, checks=4), "regression"),
-        (Scenario("A/A, 160 pass/fail, task suite", 160, 1), "task"),
-        (Scenario("A/A, 10 templates x 16", 10, 16, shift=0.2), "regression"),
-        (Scenario("10-pt drop, 541 partial-credit prompts", 541, 1, delta=-0.10, checks=4), "regression"),
-        (Scenario("5-pt drop, 541 partial-credit prompts", 541, 1, delta=-0.05, checks=4), "regression"),
+        (Scenario("A/A, 541 partial-credit prompts", 541, 1, checks=4), drop, True),
+        (Scenario("A/A, 160 pass/fail, task suite", 160, 1), "task", True),
+        (Scenario("A/A, 10 templates x 16", 10, 16, shift=0.2), drop, True),
+        (Scenario("A/A, 25 clusters x 20", 25, 20, shift=0.1), drop, True),
+        (Scenario("20-pt gain, 160 pass/fail, task suite", 160, 1, delta=0.20), "task", True),
+        (Scenario("5-pt drop, 541 partial-credit, gated", 541, 1, delta=-0.05, checks=4), drop, True),
+        (Scenario("5-pt drop, 541 partial-credit, no gate", 541, 1, delta=-0.05, checks=4), drop, False),
+        (Scenario("8-pt drop (the budget), 541 partial-credit", 541, 1, delta=-0.08, checks=4), drop, True),
+        (Scenario("10-pt drop, 541 partial-credit prompts", 541, 1, delta=-0.10, checks=4), drop, True),
     ]
-    for s, role in sequential:
-        out = simulate_sequential(s, args.trials // 5, seed=args.seed, role=role)
-        print(f"{s.name:48} wrong call {out.wrong_call:5.1%}  regression shown {out.regression_shown:5.1%}  "
-              f"ruled out {out.ruled_out:5.1%}  samples {out.mean_samples:6.1f} of {s.n}  "
-              f"coverage {out.covered:5.1%}")
-        rows.append({"kind": "sequential", **out.__dict__})
+    print(f"{'design':48} {'wrong':>6} {'regr. shown':>12} {'passes gate':>12} {'samples':>9} "
+          f"{'coverage':>9}")
+    for s, role, gated in sequential:
+        out = simulate_sequential(s, seq_trials, seed=args.seed, role=role, gated=gated)
+        print(f"{s.name:48} {out.wrong_call:6.1%} {out.regression_shown:5.0%} "
+              f"(fixed {out.fixed_regression_shown:4.0%}) {out.ruled_out:5.0%} "
+              f"(fixed {out.fixed_ruled_out:4.0%}) {out.mean_samples:5.0f}/{s.n:<4} {out.covered:8.1%}")
+        rows.append({"kind": "sequential", "role": role, "gated": gated, **out.__dict__})
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

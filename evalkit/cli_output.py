@@ -78,4 +78,5 @@ def _print_sequential(doc: SequentialLog | None) -> None:
                       f"{s.fixed_n_would_generate}")
     if fixed:
         console.print(f"sequential · {len(doc.rounds)} rounds, {used} of {fixed} generations "
-                      f"({used / fixed:.0%}); {doc.method}, α per test {doc.alpha_per_test:.3g}")
+                      f"({used / fixed:.0%}); {doc.method}; α {doc.alpha_per_test:.3g} for early stops"
+                      + (f", {doc.alpha_final:.3g} for the final look" if doc.alpha_final else ""))

@@ -6,7 +6,17 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from evalkit.compare.paired import PairedStats, analyse_pairs, decide, prepare_pairs, variance_doc
+from evalkit.compare.paired import (
+    IMPROVED,
+    INCONCLUSIVE,
+    NO_CHANGE,
+    REGRESSED,
+    PairedStats,
+    analyse_pairs,
+    decide,
+    prepare_pairs,
+    variance_doc,
+)
 from evalkit.compare.rundata import RunData
 from evalkit.compare.schema import COMPARISON_SCHEMA_VERSION
 from evalkit.compare.share import prompt_share
@@ -49,9 +59,9 @@ def build_comparison(
     :func:`~evalkit.compare.schema.validate_written` types it; its shape is
     :class:`~evalkit.compare.schema.Comparison`.
 
-    ``sequential`` maps (suite, candidate) to the confidence-sequence results of a sequential
-    compare; they replace the fixed-n interval, test and verdict of those deltas (fixed-n
-    inference is not valid after stopping on the data) and leave the Holm family.
+    ``sequential`` maps (suite, candidate) to the results of a sequential compare; they replace
+    the fixed-n interval and test of those deltas (fixed-n inference is not valid after stopping
+    on the data) and their p-values, valid under optional stopping, join the Holm family.
     """
     options = options or CompareOptions()
     reference = arms[0]["name"]
@@ -66,7 +76,7 @@ def build_comparison(
             if (suite["name"], entry["arm"]) in (sequential or {}):
                 entry.update(sequential[(suite["name"], entry["arm"])])
                 overridden.add(id(entry))
-    _apply_holm([(e, st) for e, st in pending if id(e) not in overridden], options)
+    _apply_holm(pending, options, sequential=overridden)
     notices = list(notices or []) + exclusion_notices(suites)
     forgetting = [
         forgetting_verdict(
@@ -176,14 +186,13 @@ def _suite_block(
             "excluded_reason": run.metrics["metrics"][run.primary].get("excluded_reason"),
         }
     deltas = []
-    clusters = _clusters(by_arm)
+    clusters = run_clusters(by_arm)
     for arm in candidates:
         ids = aligned(ref, by_arm[arm], suite)
-        a, b = _item_scores(ref, ids), _item_scores(by_arm[arm], ids)
-        if not any(a[i] is not None and b[i] is not None for i in ids):
+        stats = paired_stats(ref, by_arm[arm], ids, clusters, confidence=options.confidence,
+                             seed=options.seed)
+        if stats is None:
             continue
-        data = prepare_pairs(a, b, clusters=clusters, binary=binary and not _has_draws(a, b))
-        stats = analyse_pairs(data, confidence=options.confidence, seed=options.seed)
         entry = {
             "arm": arm,
             "delta": stats.delta,
@@ -228,10 +237,21 @@ def _suite_block(
     }
 
 
-def _apply_holm(pending: list[tuple[dict, PairedStats]], options: CompareOptions) -> None:
-    """Holm across every candidate x suite test of the comparison (one family), then the verdicts."""
-    adjusted = holm_correction([stats.p_value for _, stats in pending]) if pending else []
+def _apply_holm(
+    pending: list[tuple[dict, PairedStats]], options: CompareOptions, sequential: set[int]
+) -> None:
+    """Holm across every candidate x suite test of the comparison (one family), then the verdicts.
+
+    Entries in ``sequential`` (by id) carry a sequential compare's interval and p-value.
+    """
+    p_values = [entry["p_value"] if id(entry) in sequential else stats.p_value for entry, stats in pending]
+    adjusted = holm_correction(p_values) if pending else []
     for (entry, stats), p in zip(pending, adjusted):
+        if id(entry) in sequential:
+            verdict = sequential_verdict(entry["low"], entry["high"], p, alpha=1 - options.confidence,
+                                         min_effect=options.min_effect)
+            entry.update(p_holm=p, verdict=verdict, holm_family=len(pending))
+            continue
         result = decide(stats, p_adjusted=p, alpha=1 - options.confidence, min_effect=options.min_effect,
                         family_size=len(pending))
         entry.update(
@@ -243,6 +263,17 @@ def _apply_holm(pending: list[tuple[dict, PairedStats]], options: CompareOptions
             agreement=result.agreement,
             holm_family=len(pending),
         )
+
+
+def sequential_verdict(low: float, high: float, p_holm: float, *, alpha: float, min_effect: float) -> str:
+    """A sequential delta's verdict: as with fixed n, a change needs the Holm-adjusted test and interval."""
+    if p_holm < alpha and low > 0:
+        return IMPROVED
+    if p_holm < alpha and high < 0:
+        return REGRESSED
+    if low >= -min_effect and high <= min_effect:
+        return NO_CHANGE
+    return INCONCLUSIVE
 
 
 def _delta_entry(suite: dict, arm: str) -> dict | None:
@@ -272,7 +303,7 @@ def _prompt_only(
                     _item_means(ref, ids),
                     _item_means(by_arm[p], ids),
                     _item_means(by_arm[t], ids),
-                    clusters=_clusters(by_arm),
+                    clusters=run_clusters(by_arm),
                     confidence=options.confidence,
                 )
                 out.append(
@@ -354,6 +385,17 @@ def _sample_rows(by_arm: dict[str, RunData]) -> list[dict]:
     return rows
 
 
+def paired_stats(
+    ref: RunData, cand: RunData, ids: list[str], clusters: dict[str, str], *, confidence: float, seed: int
+) -> PairedStats | None:
+    """The fixed-n paired analysis of ``cand`` against ``ref`` on ``ids``; None when no pair is usable."""
+    a, b = _item_scores(ref, ids), _item_scores(cand, ids)
+    if not any(a[i] is not None and b[i] is not None for i in ids):
+        return None
+    data = prepare_pairs(a, b, clusters=clusters, binary=ref.binary and not _has_draws(a, b))
+    return analyse_pairs(data, confidence=confidence, seed=seed)
+
+
 def _item_scores(run: RunData, ids: list[str]) -> dict[str, float | list[float] | None]:
     """Sample id -> score, or the list of its draws' scores when it was drawn more than once."""
     out: dict[str, float | list[float] | None] = {}
@@ -371,7 +413,7 @@ def _has_draws(*arms: dict) -> bool:
     return any(isinstance(v, list) for arm in arms for v in arm.values())
 
 
-def _clusters(by_arm: dict[str, RunData]) -> dict[str, str]:
+def run_clusters(by_arm: dict[str, RunData]) -> dict[str, str]:
     """Sample id -> cluster id from whichever arm's run knows the suite's clusters (baselines may not)."""
     return next((run.clusters for run in by_arm.values() if run.clusters), {})
 

@@ -176,53 +176,74 @@ SCENARIOS: dict[str, Callable[[int], Scenario]] = {
 
 @dataclass(frozen=True)
 class SequentialOutcome:
-    """How the sequential stopping rule behaved over simulated suites."""
+    """How the sequential stopping rule behaved over simulated suites, next to fixed n on the same data."""
 
     scenario: str
     trials: int
-    wrong_call: float  # A/A: a change called at any look; with a drop: an improvement called
-    regression_shown: float
-    ruled_out: float  # forgetting ruled out within the budget
+    wrong_call: float  # a change called in the wrong direction (A/A: any change called)
+    regression_shown: float  # the verdict at stopping is "regressed"
+    ruled_out: float  # the gate's forgetting rule passes: the interval's lower end above -budget
     mean_samples: float  # samples used before stopping (of s.n)
     covered: float  # the interval at stopping contains the truth
+    fixed_regression_shown: float  # the fixed-n verdict on the whole suite is "regressed"
+    fixed_ruled_out: float  # the fixed-n interval on the whole suite passes the forgetting rule
 
 
 def simulate_sequential(
     s: Scenario, trials: int, *, seed: int = 0, alpha: float = 0.05, budget: float = 0.08,
-    round_size: int = 32, role: str = "regression",
+    round_size: int = 32, role: str = "regression", gated: bool = True, min_effect: float = 0.05,
 ) -> SequentialOutcome:
-    """Run the sequential rule (a look after every round of whole clusters) on simulated suites."""
-    from evalkit.compare.sequential import BettingConfidenceSequence, decide_suite
+    """Run the sequential rule (a look after every round of whole clusters) on simulated suites.
 
+    The same functions as ``evalkit compare --sequential`` decide each look
+    (:func:`~evalkit.compare.sequential.decide_suite`, with the final look's fixed-n interval when
+    the suite runs out); each trial also runs the fixed-n analysis of the whole suite at
+    ``1 - alpha``, the baseline the sequential rule is measured against.
+    """
+    from evalkit.compare.analysis import sequential_verdict
+    from evalkit.compare.sequential import ClusterDesign, FinalLook, PairedSequence, SequentialLevels
+
+    levels = SequentialLevels(alpha)
     rng = np.random.default_rng(seed)
-    wrong = shown = ruled = covered = 0
+    wrong = shown = ruled = covered = fixed_shown = fixed_ruled = 0
     used = []
-    for _ in range(trials):
+    for t in range(trials):
         ref, cand, clusters = _draw_suite(s, rng)
         groups: dict = {}
         for sid in ref:
             groups.setdefault(clusters.get(sid, sid) if clusters else sid, []).append(sid)
-        observations = [
-            float(np.mean([np.mean(cand[i]) - np.mean(ref[i]) for i in ids])) for ids in groups.values()
-        ]
         sizes = [len(ids) for ids in groups.values()]
-        cs = BettingConfidenceSequence(alpha=alpha)
+        totals = [sum(float(np.mean(cand[i]) - np.mean(ref[i])) for i in ids) for ids in groups.values()]
+        design = ClusterDesign.from_sizes(sizes)
+        pairs = prepare_pairs(ref, cand, clusters=clusters or None)
+        full = analyse_pairs(pairs, confidence=1 - alpha, seed=t, permutation_resamples=2000)
+        sequence = PairedSequence(design, levels)
         taken = n_items = 0
-        decision = None
-        while taken < len(observations):
-            step = max(1, round_size // max(sizes[taken], 1))
-            cs.update(observations[taken:taken + step])
-            n_items += sum(sizes[taken:taken + step])
-            taken += step
-            low, high = cs.interval()
-            decision = decide_suite(low, high, role=role, budget=budget, exhausted=taken >= len(observations))
+        while True:
+            target, first = min(n_items + round_size, s.n), taken
+            while n_items < target:
+                n_items += sizes[taken]
+                taken += 1
+            sequence.add(totals[first:taken])
+            exhausted = taken >= len(sizes)
+            final = None
+            if exhausted:
+                last = analyse_pairs(pairs, confidence=1 - levels.final, seed=t, permutation_resamples=2000)
+                final = FinalLook(last.ci_low, last.ci_high, last.p_value)
+            decision = sequence.decide(role=role, budget=budget, exhausted=exhausted, gated=gated,
+                                       final=final)
             if decision.settled:
                 break
-        false_drop = s.delta == 0 and decision.reason == "regression shown"
-        wrong += decision.reason == "improvement shown" or false_drop
-        shown += decision.reason == "regression shown"
-        ruled += decision.reason == "forgetting ruled out"
+        verdict = sequential_verdict(decision.low, decision.high, decision.p_value, alpha=alpha,
+                                     min_effect=min_effect)
+        wrong += (verdict == IMPROVED and s.delta <= 0) or (verdict == REGRESSED and s.delta >= 0)
+        shown += verdict == REGRESSED
+        ruled += decision.low > -budget
         covered += decision.low <= s.delta <= decision.high
+        fixed = decide(full, p_adjusted=full.p_value, alpha=alpha, min_effect=min_effect)
+        fixed_shown += fixed.verdict == REGRESSED
+        fixed_ruled += full.ci_low > -budget
         used.append(n_items)
     return SequentialOutcome(s.name, trials, wrong / trials, shown / trials, ruled / trials,
-                             float(np.mean(used)), covered / trials)
+                             float(np.mean(used)), covered / trials, fixed_shown / trials,
+                             fixed_ruled / trials)

@@ -200,7 +200,7 @@ class Delta(Doc):
     variance: JSON | None = None
     """The terms of the interval's variance, to recompute it."""
     holm_family: int | None = None
-    """Tests in the Holm family (absent for sequential deltas, which leave it)."""
+    """Tests in the Holm family (sequential deltas join it with their anytime-valid p-values)."""
     sequential: SequentialStop | None = None
     """Where a sequential compare stopped this delta (sequential compares only)."""
 
@@ -522,7 +522,11 @@ class SequentialLog(Doc):
     alpha: float
     """The comparison's error rate."""
     alpha_per_test: float
-    """The error rate each suite x candidate test gets."""
+    """The level of each suite x candidate's early-stopping confidence sequence (its share of alpha)."""
+    alpha_final: float | None = None
+    """The level of the fixed-n interval at the final look of a suite that ran out (the rest of alpha)."""
+    family: int | None = None
+    """Tests an early "improvement/regression shown" is divided over (candidates x suites)."""
     round_size: int
     """Samples added per round."""
     rounds: list[Round]

@@ -1,12 +1,14 @@
 """`compare --sequential`: generate in rounds and stop each suite as soon as its verdict is settled.
 
 Every suite is consumed in its seeded order (``evalkit.suite.order``), a round at a time (whole
-clusters), by every arm.  After each round an anytime-valid confidence sequence
-(:mod:`evalkit.compare.sequential`) is updated for each candidate's paired difference, and a suite
-stops once every candidate's sequence settles it against the gate: an improvement shown (task
-suites), a drop beyond the budget ruled out or a regression shown (forgetting suites), or the
-suite is used up.  Rounds go only to the suites still undecided.  The error rate is split evenly
-(Bonferroni) over every candidate × sequential suite, which is valid for confidence sequences.
+clusters), by every arm.  After each round the stopping rule of :mod:`evalkit.compare.sequential`
+is applied to each candidate's paired differences, and a suite stops once its verdict against the
+gate is settled: an improvement or a regression shown (task suites), a drop beyond the budget
+ruled out or shown (forgetting suites), or the suite is used up, when the final look adds the
+fixed-n interval.  Rounds go only to the suites still undecided.  Each suite x candidate interval
+has coverage ``1 - alpha`` at whatever round it stopped (the gate's rules need nothing more: a
+gate passes only when every rule does); "improvement shown" is called at a level divided over
+the comparison's tests, and the p-values join the comparison's Holm family.
 
 lm-eval suites run at their full size (their documents are scored by lm-eval in one pass), as do
 suites whose scores leave [0, 1].  With a gate, a suite stops once the gated arm is settled (the
@@ -16,18 +18,21 @@ gate's verdict is what the rounds are for); without one, once every candidate is
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from evalkit.compare.analysis import paired_stats, run_clusters
 from evalkit.compare.gate import GateSpec
 from evalkit.compare.rundata import RunData
-from evalkit.compare.sequential import BettingConfidenceSequence, decide_suite
+from evalkit.compare.sequential import ClusterDesign, FinalLook, PairedSequence, SequentialLevels
 from evalkit.suite.loader import Suite
 from evalkit.suite.spec import FORGETTING_KINDS
 
-__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "observations", "settle"]
+__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "cluster_totals", "settle"]
 
-METHOD = "hedged betting confidence sequence (Waudby-Smith & Ramdas 2024), Bonferroni over tests"
+METHOD = ("hedged betting confidence sequence (Waudby-Smith & Ramdas 2024) on cluster totals for early "
+          "stops; fixed-n paired interval at the final look (union bound)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class SequentialSettings:
 
     round_size: int = 32  # samples per suite per round (rounded up to whole clusters)
     alpha: float = 0.05
+    early_share: float = 0.2  # of alpha, for the early-stopping sequence; the rest for the final look
 
 
 @dataclass
@@ -51,6 +57,7 @@ class SuiteSequence:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     p_values: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    sequences: dict[str, PairedSequence] = field(default_factory=dict)  # candidate -> its sequence so far
 
     @property
     def total(self) -> int:
@@ -87,50 +94,62 @@ def budget_for(suite: Suite, gate: GateSpec | None, min_effect: float) -> float:
     return min_effect
 
 
-def observations(
+def cluster_totals(
     ref: RunData, cand: RunData, ids: list[str], cluster_of: Callable[[str], object]
 ) -> list[float]:
-    """One paired difference per cluster (its samples' mean), in the suite's order; failures left out."""
-    out: list[float] = []
-    current, values = object(), []
+    """Each cluster's total paired difference (one sample's when unclustered), in the suite's order.
+
+    Samples that failed in either arm add nothing to their cluster's total.
+    """
+    totals: dict[object, float] = {}
     for sid in ids:
-        label = cluster_of(sid)
-        if label != current and values:
-            out.append(sum(values) / len(values))
-            values = []
-        current = label
+        total = totals.setdefault(cluster_of(sid), 0.0)
         a, b = ref.samples.get(sid), cand.samples.get(sid)
         if a is None or b is None or a.value is None or b.value is None or a.error or b.error:
             continue
-        values.append(float(b.value) - float(a.value))
-    if values:
-        out.append(sum(values) / len(values))
-    return out
+        totals[cluster_of(sid)] = total + float(b.value) - float(a.value)
+    return list(totals.values())
 
 
 def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candidates: list[str],
-           alpha_each: float, decisive: list[str] | None = None) -> None:
+           levels: SequentialLevels, decisive: list[str] | None = None, gated: bool = False,
+           seed: int = 0) -> None:
     """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision.
 
-    The suite is settled once every arm in ``decisive`` (the gated arm when there is a gate, else
-    every candidate) is settled; the other candidates keep the interval they have reached by then.
+    Each round adds the clusters that are new since the last one (a prefix of whole clusters
+    only grows).  The suite is settled once every arm in ``decisive`` (the gated arm when there
+    is a gate, else every candidate) is settled; the other candidates keep the interval they have
+    reached by then.
+    ``gated`` judges forgetting suites by the gate's question (see
+    :func:`~evalkit.compare.sequential.decide_suite`).  When the suite has run out, the final
+    look adds the fixed-n analysis at the level left for it.
     """
     ids = [s.id for s in seq.suite.samples[: seq.used]]
-    field_name = seq.suite.spec.cluster_field
     meta = {s.id: s.metadata for s in seq.suite.samples}
+    field_name = seq.suite.spec.cluster_field
 
     def cluster_of(sid: str) -> object:
         return meta[sid].get(field_name, ("sample", sid)) if field_name else sid
 
+    if not seq.sequences:
+        design = ClusterDesign.from_sizes(list(Counter(cluster_of(s.id) for s in seq.suite.samples).values()))
+        seq.sequences = {arm: PairedSequence(design, levels) for arm in candidates}
     exhausted = seq.used >= seq.total
+    clusters = run_clusters(by_arm)
     decisions = {}
     for arm in candidates:
-        diffs = observations(by_arm[reference], by_arm[arm], ids, cluster_of)
-        cs = BettingConfidenceSequence(alpha=alpha_each)
-        cs.update(diffs)
-        low, high = cs.interval()
-        decision = decide_suite(low, high, role=seq.role, budget=seq.budget, exhausted=exhausted)
-        seq.intervals[arm], seq.p_values[arm], seq.reasons[arm] = (low, high), cs.p_value, decision.reason
+        final = None
+        if exhausted:
+            stats = paired_stats(by_arm[reference], by_arm[arm], ids, clusters,
+                                 confidence=1 - levels.final, seed=seed)
+            if stats is not None:
+                final = FinalLook(stats.ci_low, stats.ci_high, stats.p_value)
+        sequence = seq.sequences[arm]
+        sequence.add(cluster_totals(by_arm[reference], by_arm[arm], ids, cluster_of)[sequence.clusters:])
+        decision = sequence.decide(role=seq.role, budget=seq.budget, exhausted=exhausted,
+                                   gated=gated and arm in (decisive or []), final=final)
+        seq.intervals[arm], seq.p_values[arm] = (decision.low, decision.high), decision.p_value
+        seq.reasons[arm] = decision.reason
         decisions[arm] = decision
     deciding = [decisions[arm] for arm in (decisive or candidates)]
     seq.settled = all(d.settled for d in deciding)
@@ -158,7 +177,8 @@ def run_rounds(
 
     Returns the runs (as in a fixed-n compare, cut to what each suite used), the ``sequential``
     section of comparison.json, and the per-(suite, candidate) fields that replace the fixed-n
-    interval, p-value and verdict (those are not valid after stopping on the data).
+    interval and p-value (those are not valid after stopping on the data); the verdicts follow
+    from them with the comparison's Holm correction.
     """
     reference, candidates = arms[0].name, [a.name for a in arms[1:]]
     sequences = {
@@ -166,7 +186,7 @@ def run_rounds(
         if s.spec.engine != "lm-eval"
     }
     fixed = [s for s in suites if s.spec.engine == "lm-eval"]
-    alpha_each = settings.alpha / max(1, len(candidates) * len(sequences))
+    levels = SequentialLevels(settings.alpha, settings.early_share, family=len(candidates) * len(suites))
     gated = gate.arm if gate is not None and gate.arm in candidates else candidates[-1]
     decisive = [gated] if gate is not None else candidates
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
@@ -185,7 +205,7 @@ def run_rounds(
                 unbounded.add(q.suite.name)
                 q.settled, q.reason = q.used >= q.total, "fixed n: scores outside [0, 1]"
                 continue
-            settle(q, runs[q.suite.name], reference, candidates, alpha_each, decisive)
+            settle(q, runs[q.suite.name], reference, candidates, levels, decisive, gated=gate is not None)
         rounds.append({"round": len(rounds) + 1, "suites": {q.suite.name: q.record() for q in pending}})
     overrides = {}
     for name, q in sequences.items():
@@ -194,10 +214,12 @@ def run_rounds(
         for arm in candidates:
             low, high = q.intervals[arm]
             p = q.p_values[arm]
+            final = q.used >= q.total
             overrides[(name, arm)] = {
-                "low": low, "high": high, "p_value": p, "p_holm": min(1.0, p * settings.alpha / alpha_each),
-                "test": "betting_confidence_sequence", "interval": "confidence_sequence",
-                "verdict": _verdict(low, high, min_effect), "power_note": "", "agreement": None, "mde": None,
+                "low": low, "high": high, "p_value": p,
+                "test": "betting_confidence_sequence" + ("+fixed_n_final" if final else ""),
+                "interval": "confidence_sequence" + ("+fixed_n_final" if final else ""),
+                "power_note": "", "agreement": None, "mde": None,
                 "required_n_for_min_effect": None, "variance": None,
                 "sequential": {"used": q.used, "total": q.total, "reason": q.reasons[arm]},
             }
@@ -205,7 +227,9 @@ def run_rounds(
     doc = {
         "method": METHOD,
         "alpha": settings.alpha,
-        "alpha_per_test": alpha_each,
+        "alpha_per_test": levels.early,
+        "alpha_final": levels.final,
+        "family": levels.family,
         "round_size": settings.round_size,
         "rounds": rounds,
         "suites": {
@@ -224,15 +248,3 @@ def _label(sample, cluster_field: str) -> object:
 
 def _role(suite: Suite) -> str:
     return "task" if suite.spec.kind == "task" else "forgetting"
-
-
-def _verdict(low: float, high: float, min_effect: float) -> str:
-    from evalkit.compare.paired import IMPROVED, INCONCLUSIVE, NO_CHANGE, REGRESSED
-
-    if low > 0:
-        return IMPROVED
-    if high < 0:
-        return REGRESSED
-    if low >= -min_effect and high <= min_effect:
-        return NO_CHANGE
-    return INCONCLUSIVE

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from evalkit.compare.calibration import Scenario, simulate_sequential
-from evalkit.compare.sequential import BettingConfidenceSequence, decide_suite
+from evalkit.compare.sequential import (
+    BettingConfidenceSequence,
+    ClusterDesign,
+    FinalLook,
+    SequentialLevels,
+    decide_suite,
+)
 
 
 def test_peeking_after_every_round_keeps_the_error_rate():
@@ -42,14 +48,57 @@ def test_out_of_range_observation_is_an_error():
         BettingConfidenceSequence().update([1.5])
 
 
+def _unclustered(n: int) -> ClusterDesign:
+    return ClusterDesign.from_sizes([1] * n)
+
+
+def _decide(diffs, *, role="regression", gated=False, n_total=None, final=None, levels=SequentialLevels()):
+    diffs = list(diffs)
+    n_total = n_total or 10 * len(diffs)
+    return decide_suite(diffs, _unclustered(n_total), levels, role=role, budget=0.08,
+                        exhausted=len(diffs) >= n_total, gated=gated, final=final)
+
+
+def test_levels_split_alpha_between_early_stops_and_the_final_look():
+    levels = SequentialLevels(alpha=0.05, early_share=0.2, family=6)
+    assert levels.early + levels.final == pytest.approx(0.05)
+    assert levels.early == pytest.approx(0.01) and levels.strict == pytest.approx(0.01 / 6)
+
+
 def test_stop_rule_per_role():
-    assert decide_suite(0.01, 0.2, role="task", budget=0.08, exhausted=False).reason == "improvement shown"
-    assert decide_suite(-0.05, 0.03, role="regression", budget=0.08, exhausted=False).reason == (
-        "forgetting ruled out")
-    shown = decide_suite(-0.2, -0.01, role="general", budget=0.08, exhausted=False)
-    assert shown.reason == "regression shown"
-    assert not decide_suite(-0.1, 0.05, role="regression", budget=0.08, exhausted=False).settled
-    assert decide_suite(-0.1, 0.05, role="regression", budget=0.08, exhausted=True).reason == "exhausted"
+    assert _decide([1.0] * 60, role="task").reason == "improvement shown"
+    assert _decide([-1.0] * 60, role="task").reason == "regression shown"
+    assert _decide([0.0] * 400).reason == "forgetting ruled out"
+    small_drop = ([-1.0] + [0.0] * 15) * 25  # a 6.25-point drop, 400 samples
+    assert _decide(small_drop).reason == "regression shown"
+    # judged for a gate, a significant drop that may still be inside the budget settles nothing
+    gated = _decide(small_drop, gated=True)
+    assert not gated.settled and gated.high < 0 and gated.low < -0.08
+    big_drop = ([-1.0] + [0.0] * 4) * 100  # 20 points, 500 samples
+    assert _decide(big_drop, gated=True).reason == "drop beyond the budget shown"
+    assert _decide(small_drop, gated=True, n_total=400).reason == "exhausted"
+
+
+def test_the_final_look_narrows_the_interval_and_its_p_value_counts_at_its_share():
+    rng = np.random.default_rng(5)
+    diffs = rng.choice([-1.0, 0.0, 1.0], size=300, p=[0.12, 0.78, 0.10])
+    alone = _decide(diffs, n_total=300)
+    final = FinalLook(low=-0.05, high=0.02, p_value=0.01)
+    looked = _decide(diffs, n_total=300, final=final)
+    assert alone.low < looked.low == pytest.approx(-0.05) and looked.high <= 0.02
+    assert looked.p_value == pytest.approx(min(alone.p_value, 0.01 * 0.05 / 0.04))
+
+
+def test_unequal_clusters_are_weighted_per_sample_not_per_cluster():
+    # 30 clusters of 10 samples that all lost a point, and 300 single samples that did not change:
+    # the per-sample mean difference is -0.5; a mean of cluster means would say -30/330 = -0.09
+    rng = np.random.default_rng(2)
+    units = [(10, -10.0)] * 30 + [(1, 0.0)] * 300
+    order = rng.permutation(len(units))
+    sizes, totals = [units[i][0] for i in order], [units[i][1] for i in order]
+    decision = decide_suite(totals, ClusterDesign.from_sizes(sizes), SequentialLevels(), role="regression",
+                            budget=0.08, exhausted=False)
+    assert decision.low <= -0.5 <= decision.high and decision.high < -0.09
 
 
 def test_an_unchanged_model_passes_a_541_prompt_forgetting_suite_early():
@@ -62,3 +111,11 @@ def test_a_planted_ten_point_drop_is_shown_and_never_ruled_out():
     out = simulate_sequential(Scenario("drop", 541, 1, delta=-0.10, checks=4), 30, seed=4)
     assert out.regression_shown >= 0.9 and out.ruled_out == 0
     assert out.covered >= 0.9
+
+
+def test_a_drop_inside_the_budget_passes_the_gate_about_as_often_as_at_fixed_n():
+    # a 5-point drop against an 8-point budget: the suite runs out, and the final look keeps most
+    # of the fixed-n interval's power to clear it (the sequence alone would clear it far less often)
+    out = simulate_sequential(Scenario("drop", 541, 1, delta=-0.05, checks=4), 30, seed=6)
+    assert out.ruled_out >= out.fixed_ruled_out - 0.15 and out.fixed_ruled_out >= 0.6
+    assert out.wrong_call == 0 and out.covered >= 0.9

@@ -124,3 +124,26 @@ def test_with_a_gate_a_suite_stops_when_the_gated_arm_is_settled(tmp_path, tiny_
     code, _ = _compare(*specs, "--suite", task, "--out", ungated, "--sequential")
     every = json.loads((ungated / "comparison.json").read_text())["sequential"]["suites"]["task"]
     assert code == 0 and every["used"] > seq["used"]  # "same" never settles, so every candidate waits
+
+
+def test_a_suite_that_runs_out_is_judged_at_the_final_look_and_the_gate_holds(
+    tmp_path, tiny_model_dir, specs, isolated_home
+):
+    # 64 unchanged samples: too few for the confidence sequence to rule out an 8-point drop, enough
+    # for the fixed-n interval of the final look (the demo's ifeval-lite case, in small)
+    suite = _suite_with_targets(tmp_path, tiny_model_dir, "echo", "regression", 64)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(yaml.safe_dump({"arm": "same", "sequential": True, "forgetting_budget": 0.08}))
+    out = tmp_path / "cmp"
+    code, output = _compare(*specs, "--suite", suite, "--out", out, "--gate", gate)
+    assert code == 0, output
+    doc = json.loads((out / "comparison.json").read_text())
+    seq = doc["sequential"]
+    assert seq["suites"]["echo"]["used"] == 64 and seq["alpha_final"] == pytest.approx(0.04)
+    first = seq["rounds"][0]["suites"]["echo"]
+    assert not first["settled"] and first["intervals"]["same"][0] < -0.08  # the sequence alone: too wide
+    [delta] = doc["suites"][0]["deltas"]
+    assert delta["test"] == "betting_confidence_sequence+fixed_n_final"
+    assert delta["sequential"]["reason"] == "forgetting ruled out at the final look"
+    assert -0.08 < delta["low"] < 0 < delta["high"] < 0.08
+    assert doc["gate"]["passed"] is True
