@@ -46,7 +46,9 @@ MIN_QUESTION_WORDS = 4
 MAX_OPTION_CHARS = 100
 LETTERS = ["A", "B", "C", "D"]
 # llm-foundry's query: "Question: <q>\nChoices:\nA. <a>\nB. <b>\nC. <c>\nD. <d>\nAnswer:"
-QUERY = re.compile(r"\AQuestion: (.*?)\nChoices:\nA\. (.*?)\nB\. (.*?)\nC\. (.*?)\nD\. (.*?)\nAnswer:\Z", re.S)
+QUERY = re.compile(
+    r"\AQuestion: (.*?)\nChoices:\nA\. (.*?)\nB\. (.*?)\nC\. (.*?)\nD\. (.*?)\nAnswer:\Z", re.S
+)
 
 
 def _rank(text: str) -> str:
@@ -57,7 +59,8 @@ def parse(query: str) -> tuple[str, list[str]]:
     """The question and its four options from llm-foundry's ``query``."""
     match = QUERY.match(query)
     if match is None:
-        raise ValueError(f"a query is not 'Question: ...\\nChoices:\\nA. ...\\nD. ...\\nAnswer:': {query[:60]!r}")
+        raise ValueError(f"a query is not in llm-foundry's 'Question: ... Choices: A. ... Answer:' form: "
+                         f"{query[:60]!r}")
     question, *options = (part.strip() for part in match.groups())
     return question, options
 
@@ -106,7 +109,8 @@ def build(raw: bytes) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` verify) gk_mc.jsonl; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="llm-foundry's commonsense_qa.jsonl")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="llm-foundry's commonsense_qa.jsonl")
     parser.add_argument("--check", action="store_true", help="verify gk_mc.jsonl instead of writing it")
     args = parser.parse_args(argv)
     if not args.source.is_file():
