@@ -104,43 +104,71 @@ def test_general_knowledge_selection_rule():
     assert module.main(["--source", "/nonexistent/qa.jsonl"]) == 2
 
 
-def test_gk_mc_keeps_the_hand_written_100_and_adds_400_piqa_questions():
+def test_gk_mc_keeps_the_hand_written_100_and_adds_400_commonsense_qa_questions():
     rows = _rows(SUITES_ROOT / "gk-mc" / "gk_mc.jsonl")
     handwritten = _rows(SUITES_ROOT / "gk-mc" / "handwritten.jsonl")
     by_id = {r["id"]: r for r in rows}
     assert len(rows) == 500 and len(by_id) == 500
     assert all(by_id[r["id"]] == r for r in handwritten) and len(handwritten) == 100
-    piqa = [r for r in rows if r["id"].startswith("piqa-")]
-    assert len(piqa) == 400 and all(len(r["choices"]) == 2 and r["category"] == "piqa" for r in piqa)
+    csqa = [r for r in rows if r["id"].startswith("csqa-")]
+    assert len(csqa) == 400 and all(r["category"] == "commonsense_qa" for r in csqa)
+    assert all(len(r["choices"]) == 4 and len({c.casefold() for c in r["choices"]}) == 4 for r in csqa)
+    assert not any("piqa" in r["id"] or r["category"] == "piqa" for r in rows)  # PIQA (unclear license)
     assert all(set(r) == {"id", "question", "choices", "answer", "category"} for r in rows)  # one schema
     assert all(0 <= r["answer"] < len(r["choices"]) for r in rows)
-    assert 150 < sum(r["answer"] for r in piqa) < 250  # PIQA's labels are balanced
+    assert all(sum(r["answer"] == k for r in csqa) >= 50 for k in range(4))  # every position is gold
     # one shuffled order (lm-eval's --limit takes the first N): the first 100 mix both parts
     assert 5 < sum(r["id"].startswith("gkmc-") for r in rows[:100]) < 50
+    suite = (SUITES_ROOT / "gk-mc" / "suite.yaml").read_text(encoding="utf-8")
+    assert 'version: "3"' in suite and "CommonsenseQA" in suite and "PIQA" not in suite
 
 
-def _piqa_line(goal: str, first: str, second: str, gold: int) -> str:
-    return json.dumps({"query": f"Question: {goal}\n", "choices": [first, second], "gold": gold})
+CSQA_SOURCE = SUITES_ROOT.parents[2] / "shared" / "data" / "commonsense_qa" / "commonsense_qa.jsonl"
+
+
+@pytest.mark.skipif(not CSQA_SOURCE.is_file(), reason="no commonsense_qa.jsonl beside the repository")
+def test_gk_mc_data_is_rebuilt_exactly_from_the_upstream_file():
+    assert _module("gk-mc").main(["--check"]) == 0
+
+
+def _csqa_line(question: str, options: list[str], gold: int) -> str:
+    letters = "".join(f"{letter}. {option}\n" for letter, option in zip("ABCD", options))
+    return json.dumps({"query": f"Question: {question}\nChoices:\n{letters}Answer:",
+                       "choices": ["A", "B", "C", "D"], "gold": gold})
 
 
 def test_gk_mc_selection_rule_and_errors(tmp_path, capsys):
     module = _module("gk-mc")
-    assert module.eligible("Remove soap scum from a door.", ["Rub with dryer sheets.", "Rub with sheets."])
-    assert not module.eligible("ice box", ["add water", "add soda"])  # no question
-    assert not module.eligible("How do I open a jar?", ["Twist the lid.", "Twist the lid."])  # same answer
-    assert not module.eligible("How do I open a jar?", ["x" * 151, "Twist the lid."])
-    lines = [_piqa_line(f"How do I do task {i}?", f"Do it {i}.", f"Skip it {i}.", i % 2) for i in range(450)]
-    lines.insert(3, _piqa_line("dresser", "a", "b", 0))
+    options = ["fridge", "oven", "car", "bed"]
+    line = _csqa_line("Where do you keep milk?", options, 0)
+    assert module.parse(json.loads(line)["query"]) == ("Where do you keep milk?", options)
+    assert module.eligible("Where do you keep milk?", ["fridge", "oven", "car", "bed"])
+    assert not module.eligible("Milk where?", ["fridge", "oven", "car", "bed"])  # too short to be a question
+    assert not module.eligible("Where do you keep milk?", ["fridge", "Fridge", "car", "bed"])  # a repeat
+    assert not module.eligible("Where do you keep milk?", ["x" * 101, "oven", "car", "bed"])
+    assert not module.eligible("Where do you keep milk?", ["fridge", "oven", "car"])
+    lines = [_csqa_line(f"Where do I put thing {i}?", [f"box {i}", f"bag {i}", f"jar {i}", f"cup {i}"], i % 4)
+             for i in range(450)]
+    lines.insert(3, _csqa_line("Thing where?", ["a", "b", "c", "d"], 0))
     text = module.build("\n".join(lines).encode())
     rows = [json.loads(line) for line in text.splitlines()]
-    assert len(rows) == 100 + module.TAKE and not any(r["question"] == "dresser" for r in rows)
+    assert len(rows) == 100 + module.TAKE and not any(r["question"] == "Thing where?" for r in rows)
     ranks = [hashlib.sha256(f"gk-mc:{r['id']}".encode()).hexdigest() for r in rows]
     assert ranks == sorted(ranks)
+    picked = module.select("\n".join(lines).encode())
+    lines_kept = [int(r["id"].split("-")[1]) for r in picked]
+    assert lines_kept != sorted(lines_kept)  # hash order, not file order
+    kinds = ["box", "bag", "jar", "cup"]
+    for r in picked:  # the gold index points at the same option as upstream
+        assert r["choices"][r["answer"]] == f"{kinds[r['answer']]} {r['question'].split()[-1][:-1]}"
     few = tmp_path / "few.jsonl"
     few.write_text("\n".join(lines[:50]))
     assert module.main(["--source", str(few), "--check"]) == 2
     assert "needed" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"query": "no prefix", "choices": ["a", "b"], "gold": 0}))
+    bad.write_text(json.dumps({"query": "no choices here", "choices": ["A", "B", "C", "D"], "gold": 0}))
     assert module.main(["--source", str(bad), "--check"]) == 2
+    letters = tmp_path / "letters.jsonl"
+    letters.write_text(json.dumps({"query": "Question: a b c d?\nAnswer:", "choices": ["y", "n"], "gold": 0}))
+    assert module.main(["--source", str(letters), "--check"]) == 2
     assert module.main(["--source", str(tmp_path / "none.jsonl"), "--check"]) == 2

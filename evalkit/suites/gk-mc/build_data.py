@@ -1,27 +1,29 @@
 #!/usr/bin/env python3
-"""Build gk-mc/gk_mc.jsonl: 100 hand-written questions plus 400 from PIQA, in a seeded order.
+"""Build gk-mc/gk_mc.jsonl: 100 hand-written questions plus 400 from CommonsenseQA, in a seeded order.
 
 `handwritten.jsonl` holds the 100 four-option questions written for evalkit (suite version 1),
-kept unchanged. The rest are two-option everyday physical-knowledge questions from PIQA's
-validation split (Bisk et al., AAAI 2020), as `mosaicml/llm-foundry` ships it in
-`scripts/eval/local_data/commonsense_reasoning/piqa.jsonl` (see SOURCE.md), expected at
-`shared/data/piqa/piqa.jsonl` beside the repository or given with `--source`.
+kept unchanged. The rest are four-option everyday-knowledge questions from CommonsenseQA's
+validation split (Talmor, Herzig, Lourie and Berant, NAACL 2019; MIT License), as
+`mosaicml/llm-foundry` ships it in
+`scripts/eval/local_data/commonsense_reasoning/commonsense_qa.jsonl` (see SOURCE.md), expected
+at `shared/data/commonsense_qa/commonsense_qa.jsonl` beside the repository or given with
+`--source`. llm-foundry's copy keeps four of each question's five options, written into the
+query as "A. ..." to "D. ..." lines; the parser below reads them back.
 
 Selection (deterministic, no model involved):
 
-1. Keep a question whose goal has at least MIN_GOAL_WORDS words (PIQA has goals such as
-   "ice box" or "dresser" that are no question at all) and whose two solutions are at most
-   MAX_SOLUTION_CHARS characters long each and differ.
-2. Order the kept questions by sha256 of "piqa:<line>" and take the first TAKE.
+1. Keep a question of at least MIN_QUESTION_WORDS words whose four options are non-empty,
+   at most MAX_OPTION_CHARS characters long and pairwise different (ignoring case).
+2. Order the kept questions by sha256 of "commonsense_qa:<line>" and take the first TAKE.
 
-Each row becomes ``{"id": "piqa-<line>", "question": <goal>, "choices": <the two solutions>,
-"answer": <gold index>, "category": "piqa"}``, <line> being its 0-based line upstream. The
-file is written in one seeded shuffled order (sha256 of "gk-mc:<id>"), not grouped by source,
-because lm-eval's `--limit N` takes the first N documents of the file: a limit is then an
-unbiased subset.
+Each row becomes ``{"id": "csqa-<line>", "question": <question>, "choices": <the four options>,
+"answer": <gold index>, "category": "commonsense_qa"}``, <line> being its 0-based line
+upstream. The file is written in one seeded shuffled order (sha256 of "gk-mc:<id>"), not
+grouped by source, because lm-eval's `--limit N` takes the first N documents of the file: a
+limit is then an unbiased subset.
 
-    python3 suites/gk-mc/build_data.py --source piqa.jsonl            # write gk_mc.jsonl
-    python3 suites/gk-mc/build_data.py --source piqa.jsonl --check    # verify it is up to date
+    python3 suites/gk-mc/build_data.py --source commonsense_qa.jsonl            # write gk_mc.jsonl
+    python3 suites/gk-mc/build_data.py --source commonsense_qa.jsonl --check    # verify it is up to date
 """
 
 from __future__ import annotations
@@ -29,59 +31,72 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # HERE is <repo>/evalkit/suites/gk-mc; shared/ lies beside the repository.
-DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "piqa" / "piqa.jsonl"
-UPSTREAM_SHA256 = "d2870e73aec5154df3faf259b7700876e11608eebdf69e9d6667435673dbe4e0"
+DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "commonsense_qa" / "commonsense_qa.jsonl"
+UPSTREAM_SHA256 = "2771f63f8127c0725b1f6b0ef2cd2ef6469168ae5875fc8d276b25b4f32c8c1a"
 HANDWRITTEN = HERE / "handwritten.jsonl"
 OUT = HERE / "gk_mc.jsonl"
 TAKE = 400
-MIN_GOAL_WORDS = 4
-MAX_SOLUTION_CHARS = 150
-PREFIX = "Question: "
+MIN_QUESTION_WORDS = 4
+MAX_OPTION_CHARS = 100
+LETTERS = ["A", "B", "C", "D"]
+# llm-foundry's query: "Question: <q>\nChoices:\nA. <a>\nB. <b>\nC. <c>\nD. <d>\nAnswer:"
+QUERY = re.compile(
+    r"\AQuestion: (.*?)\nChoices:\nA\. (.*?)\nB\. (.*?)\nC\. (.*?)\nD\. (.*?)\nAnswer:\Z", re.S
+)
 
 
 def _rank(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def goal_of(query: str) -> str:
-    """PIQA's goal from llm-foundry's ``query`` ("Question: <goal>\\n")."""
-    if not query.startswith(PREFIX):
-        raise ValueError(f"a query does not start with {PREFIX!r}: {query[:40]!r}")
-    return query[len(PREFIX):].strip()
+def parse(query: str) -> tuple[str, list[str]]:
+    """The question and its four options from llm-foundry's ``query``."""
+    match = QUERY.match(query)
+    if match is None:
+        raise ValueError(f"a query is not in llm-foundry's 'Question: ... Choices: A. ... Answer:' form: "
+                         f"{query[:60]!r}")
+    question, *options = (part.strip() for part in match.groups())
+    return question, options
 
 
-def eligible(goal: str, solutions: list[str]) -> bool:
-    """Whether a PIQA question passes the selection rule's filters (step 1)."""
-    if len(goal.split()) < MIN_GOAL_WORDS or len(solutions) != 2:
+def eligible(question: str, options: list[str]) -> bool:
+    """Whether a CommonsenseQA question passes the selection rule's filters (step 1)."""
+    if len(question.split()) < MIN_QUESTION_WORDS or len(options) != len(LETTERS):
         return False
-    first, second = (s.strip() for s in solutions)
-    return first != second and all(0 < len(s) <= MAX_SOLUTION_CHARS for s in (first, second))
+    if not all(0 < len(o) <= MAX_OPTION_CHARS for o in options):
+        return False
+    return len({o.casefold() for o in options}) == len(options)
 
 
 def select(raw: bytes) -> list[dict]:
-    """The selected PIQA rows (step 2's order) from the upstream file's bytes."""
+    """The selected CommonsenseQA rows (step 2's order) from the upstream file's bytes."""
     kept = []
     for line, text in enumerate(raw.decode("utf-8").splitlines()):
         row = json.loads(text)
-        goal, solutions, gold = goal_of(row["query"]), row["choices"], row["gold"]
-        if gold not in (0, 1):
-            raise ValueError(f"line {line}: gold must be 0 or 1, got {gold!r}")
-        if eligible(goal, solutions):
-            kept.append((_rank(f"piqa:{line}"), line, goal, [s.strip() for s in solutions], gold))
+        if row["choices"] != LETTERS:
+            raise ValueError(f"line {line}: choices must be {LETTERS}, got {row['choices']!r}")
+        gold = row["gold"]
+        if gold not in range(len(LETTERS)):
+            raise ValueError(f"line {line}: gold must be 0..3, got {gold!r}")
+        question, options = parse(row["query"])
+        if eligible(question, options):
+            kept.append((_rank(f"commonsense_qa:{line}"), line, question, options, gold))
     kept.sort()
     return [
-        {"id": f"piqa-{line:04d}", "question": goal, "choices": solutions, "answer": gold, "category": "piqa"}
-        for _, line, goal, solutions, gold in kept[:TAKE]
+        {"id": f"csqa-{line:04d}", "question": question, "choices": options, "answer": gold,
+         "category": "commonsense_qa"}
+        for _, line, question, options, gold in kept[:TAKE]
     ]
 
 
 def build(raw: bytes) -> str:
-    """The text of gk_mc.jsonl from the hand-written rows and the upstream PIQA file's bytes."""
+    """The text of gk_mc.jsonl from the hand-written rows and the upstream CommonsenseQA file's bytes."""
     rows = [json.loads(line) for line in HANDWRITTEN.read_text(encoding="utf-8").splitlines() if line.strip()]
     picked = select(raw)
     if len(picked) < TAKE:
@@ -94,12 +109,13 @@ def build(raw: bytes) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` verify) gk_mc.jsonl; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="llm-foundry's piqa.jsonl")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="llm-foundry's commonsense_qa.jsonl")
     parser.add_argument("--check", action="store_true", help="verify gk_mc.jsonl instead of writing it")
     args = parser.parse_args(argv)
     if not args.source.is_file():
-        print(f"error: {args.source} not found (give PIQA's piqa.jsonl with --source; see SOURCE.md)",
-              file=sys.stderr)
+        print(f"error: {args.source} not found (give CommonsenseQA's commonsense_qa.jsonl with --source; "
+              "see SOURCE.md)", file=sys.stderr)
         return 2
     raw = args.source.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
