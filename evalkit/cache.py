@@ -4,11 +4,13 @@ Key: model fingerprint (without its default decoding) + rendered prompt +
 effective decoding settings. An unchanged compare re-run is served entirely
 from here; a changed adapter changes the key of only that arm.
 
-The same file holds two more tables of the same shape (key, fingerprint,
+The same file holds three more tables of the same shape (key, fingerprint,
 JSON value, created, last used): ``renders``, rendered prompts with their
-token counts (:mod:`evalkit.models.render_cache`), and ``lmeval_results``,
-whole lm-eval suite results (:mod:`evalkit.lmeval.result_cache`), so a fully
-cached run needs neither a tokenizer nor a model. Each table's keys are built
+token counts (:mod:`evalkit.runner.render_cache`), ``lmeval_results``,
+whole lm-eval suite results (:mod:`evalkit.lmeval.result_cache`), and
+``scores``, per-sample scores of scorers that opt in (:mod:`evalkit.runner.score_cache`;
+its fingerprint column holds the scorer's key), so a fully cached run needs
+neither a tokenizer, a model nor a scorer library. Each table's keys are built
 by its own module; this class only stores and finds values.
 
 The cache only saves time, so a damaged database file (truncated, overwritten)
@@ -46,8 +48,12 @@ CREATE TABLE IF NOT EXISTS lmeval_results (
     key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
     last_used REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
+    last_used REAL NOT NULL
+);
 """
-TABLES = ("generations", "renders", "lmeval_results")
+TABLES = ("generations", "renders", "lmeval_results", "scores")
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ class GenerationCache:
             self._conn.executemany("INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?)", rows)
 
     def get_values(self, table: str, keys: list[str]) -> dict[str, dict]:
-        """The JSON values stored under ``keys`` in another table (``renders``, ``lmeval_results``)."""
+        """The JSON values stored under ``keys`` in another table (``renders``, ``lmeval_results``, ...)."""
         _check_table(table)
         return self._guarded(lambda conn: self._get_values(table, keys))
 

@@ -345,14 +345,15 @@ def models_path(name: str) -> None:
 @cache_app.command("stats")
 @handle_errors
 def cache_stats() -> None:
-    """Entries and size of the cache: generations, rendered prompts, lm-eval suite results."""
+    """Entries and size of the cache: generations, rendered prompts, lm-eval suite results, scores."""
     from evalkit.api import open_cache
 
     stats = open_cache().stats()
     console.print(
         f"{stats.entries} generations, {stats.fingerprints} model fingerprints, "
         f"{stats.tables.get('renders', 0)} rendered prompts, {stats.tables.get('lmeval_results', 0)} "
-        f"lm-eval suite results, {stats.bytes / 1e6:.1f} MB at {stats.path}"
+        f"lm-eval suite results, {stats.tables.get('scores', 0)} cached scores, "
+        f"{stats.bytes / 1e6:.1f} MB at {stats.path}"
     )
 
 
@@ -374,14 +375,16 @@ def cache_prune(
     console.print(f"removed {removed} cache entries")
 
 
-_CLEAR_TABLES = {"all": ("generations", "renders", "lmeval_results"), "generations": ("generations",),
-                 "renders": ("renders",), "lm-eval": ("lmeval_results",)}
+_CLEAR_TABLES = {"all": ("generations", "renders", "lmeval_results", "scores"),
+                 "generations": ("generations",), "renders": ("renders",), "lm-eval": ("lmeval_results",),
+                 "scores": ("scores",)}
 
 
 @cache_app.command("clear")
 @handle_errors
 def cache_clear(
-    only: str = typer.Option("all", "--only", help="What to drop: all, generations, renders or lm-eval."),
+    only: str = typer.Option("all", "--only",
+                             help="What to drop: all, generations, renders, lm-eval or scores."),
 ) -> None:
     """Empty the cache (or one part of it): the next run recomputes what it needs."""
     from evalkit.api import open_cache

@@ -60,6 +60,26 @@ def small_suite(tmp_path) -> Path:
     return write_suite(tmp_path / "suites" / "small", rows, spec)
 
 
+IFEVAL_ROWS = [
+    {"id": "lower", "input": "Answer in lowercase letters only: what is a cat?",
+     "metadata": {"instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]}},
+    {"id": "words", "input": "Describe the sea in fewer than 40 words.",
+     "metadata": {"instruction_id_list": ["length_constraints:number_words"],
+                  "kwargs": [{"relation": "less than", "num_words": 40}]}},
+    {"id": "letter", "input": "Write about rain; use the letter r at least twice.",
+     "metadata": {"instruction_id_list": ["keywords:letter_frequency", "change_case:english_lowercase"],
+                  "kwargs": [{"letter": "r", "let_frequency": 2, "let_relation": "at least"}, {}]}},
+]
+
+
+@pytest.fixture()
+def ifeval_suite(tmp_path) -> Path:
+    """A 3-sample native suite scored by ``ifeval`` (like ifeval-lite)."""
+    spec = {"name": "tiny-ifeval", "kind": "general", "generation": {"max_new_tokens": 8},
+            "scorers": [{"name": "ifeval"}], "metric": "ifeval"}
+    return write_suite(tmp_path / "suites" / "tiny-ifeval", IFEVAL_ROWS, spec)
+
+
 DEFAULT_TEST_HOME = "/tmp/evalkit-test-home"
 
 

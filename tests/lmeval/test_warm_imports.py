@@ -1,4 +1,8 @@
-"""A fully cached compare (native and lm-eval suites, an adapter arm) imports no model library at all."""
+"""A fully cached compare (native, ifeval-scored and lm-eval suites, an adapter arm) imports no model library.
+
+The ifeval suite stands for the nightly example's ifeval-lite: its scorer uses lm-eval's IFEval
+checkers, so only the score cache keeps lm-eval out of a warm run.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def _compare(home, specs, suites, out, gate=None):
     return done.returncode, done.stdout + done.stderr[-3000:], modules
 
 
-def test_warm_compare_imports_no_model_library(tiny_model_dir, small_suite, mc_suite, tmp_path,
+def test_warm_compare_imports_no_model_library(tiny_model_dir, small_suite, mc_suite, ifeval_suite, tmp_path,
                                                isolated_home, lora_factory):
     adapter = lora_factory(tiny_model_dir, tmp_path / "lora")
     specs = []
@@ -36,7 +40,7 @@ def test_warm_compare_imports_no_model_library(tiny_model_dir, small_suite, mc_s
         path.write_text(yaml.safe_dump({"name": name, "base": str(tiny_model_dir), "chat_template": "auto",
                                         "generation": {"max_new_tokens": 8}, **extra}))
         specs.append(path)
-    suites = [small_suite, mc_suite]
+    suites = [small_suite, ifeval_suite, mc_suite]
     code, output, cold = _compare(isolated_home, specs, suites, tmp_path / "cold")
     assert code == 0, output
     assert set(HEAVY) <= cold  # the check does see these imports when they happen
@@ -48,3 +52,7 @@ def test_warm_compare_imports_no_model_library(tiny_model_dir, small_suite, mc_s
     warm_suites = json.loads((tmp_path / "warm" / "comparison.json").read_text())["suites"]
     assert [s["scores"] for s in warm_suites] == [s["scores"] for s in cold_suites]
     assert [s["deltas"] for s in warm_suites] == [s["deltas"] for s in cold_suites]
+    assert "tiny-ifeval" in json.dumps(warm_suites)
+    from evalkit.api import open_cache
+
+    assert open_cache().stats().tables["scores"] > 0  # the ifeval scores the warm run read
