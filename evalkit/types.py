@@ -93,3 +93,8 @@ class Score:
     def failed(cls, error: str) -> Score:
         """A score that could not be computed; excluded from metrics."""
         return cls(value=None, passed=None, explanation=error, error=error)
+
+    def fields(self) -> dict[str, Any]:
+        """The score as the plain dict scores.jsonl rows (and the score cache) hold."""
+        return {"value": self.value, "passed": self.passed, "explanation": self.explanation,
+                "error": self.error, "details": self.details}

@@ -52,17 +52,7 @@ def lookup(cache, keys: list[str]) -> dict[str, Score]:
 
 def store(cache, scorer_name: str, items: list[tuple[str, Score]]) -> None:
     """Keep successful scores under their keys (failed ones are computed again next time)."""
-    rows = [(key, _score_value(score)) for key, score in items if score.error is None]
+    rows = [(key, score.fields()) for key, score in items if score.error is None]
     rows = [(key, value) for key, value in rows if utf8_safe(json.dumps(value, ensure_ascii=False))]
     if cache is not None and rows:
         cache.put_values(TABLE, scorer_name, rows)
-
-
-def _score_value(score: Score) -> dict:
-    return {
-        "value": score.value,
-        "passed": score.passed,
-        "explanation": score.explanation,
-        "error": score.error,
-        "details": score.details,
-    }

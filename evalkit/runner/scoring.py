@@ -35,7 +35,7 @@ def score_samples(
         scores = _cached_score_all(fn, entries, cache, key)
         for (sample, generation), score in zip(entries, scores):
             draw = {"draw": generation.draw} if samples_per_item > 1 else {}
-            rows.append({"sample_id": sample.id, **draw, "scorer": key, **_score_dict(score)})
+            rows.append({"sample_id": sample.id, **draw, "scorer": key, **score.fields()})
     return rows
 
 
@@ -83,16 +83,6 @@ def _safe_score(fn: Callable, sample: Sample, generation: Generation) -> Score:
     if not isinstance(score, Score):
         return Score.failed(f"scorer returned {type(score).__name__}, not a Score")
     return score
-
-
-def _score_dict(score: Score) -> dict:
-    return {
-        "value": score.value,
-        "passed": score.passed,
-        "explanation": score.explanation,
-        "error": score.error,
-        "details": score.details,
-    }
 
 
 def summarise(

@@ -5,8 +5,9 @@
 kept unchanged. The rest are four-option everyday-knowledge questions from CommonsenseQA's
 validation split (Talmor, Herzig, Lourie and Berant, NAACL 2019; MIT License), as
 `mosaicml/llm-foundry` ships it in
-`scripts/eval/local_data/commonsense_reasoning/commonsense_qa.jsonl` (see SOURCE.md), kept in a
-clone at `tests/data/upstream/commonsense_qa.jsonl` (the default) or given with `--source`. llm-foundry's copy keeps four of each question's five options, written into the
+`scripts/eval/local_data/commonsense_reasoning/commonsense_qa.jsonl` (see SOURCE.md), expected
+at `shared/data/commonsense_qa/commonsense_qa.jsonl` beside the repository or given with
+`--source`. llm-foundry's copy keeps four of each question's five options, written into the
 query as "A. ..." to "D. ..." lines; the parser below reads them back.
 
 Selection (deterministic, no model involved):
@@ -36,7 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # HERE is <repo>/evalkit/suites/gk-mc; shared/ lies beside the repository.
-DEFAULT_SOURCE = HERE.parents[2] / "tests" / "data" / "upstream" / "commonsense_qa.jsonl"
+DEFAULT_SOURCE = HERE.parents[3] / "shared" / "data" / "commonsense_qa" / "commonsense_qa.jsonl"
 UPSTREAM_SHA256 = "2771f63f8127c0725b1f6b0ef2cd2ef6469168ae5875fc8d276b25b4f32c8c1a"
 HANDWRITTEN = HERE / "handwritten.jsonl"
 OUT = HERE / "gk_mc.jsonl"
