@@ -130,7 +130,8 @@ def test_the_recorded_command_gives_the_same_numbers(tiny_model_dir, tmp_path, i
 def test_a_vllm_arm_reproduces_with_lm_evals_vllm_model(tmp_path):
     from types import SimpleNamespace
 
-    folder = write_task_suite(tmp_path / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS, limit=5, batch_size=3)
+    folder = write_task_suite(tmp_path / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS, limit=5,
+                              batch_size=3)
     suite = load_suite(str(folder))
     spec = ModelSpec(base="/models/base", adapter="/models/lora", backend="vllm", chat_template="none")
     arm = SimpleNamespace(spec=spec, backend=SimpleNamespace(base_dir="/models/base"))
