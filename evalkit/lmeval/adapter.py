@@ -52,12 +52,14 @@ def prompting(arm: Arm) -> Prompting:
 
 
 def require_hf(arm: Arm) -> LocalWeights:
-    """The arm's backend as local weights (lm-eval needs them for log-likelihoods); served models refused."""
+    """The arm's backend when lm-eval can score on it (hf or vllm); served models refused clearly."""
+    if arm.spec.backend == "vllm":
+        return arm.backend  # type: ignore[return-value]
     if arm.spec.backend != "hf" or not has_local_weights(arm.backend):
         raise ConfigError(
-            f"arm {arm.name!r}: lm-eval suites need a local Hugging Face model (backend: hf), "
+            f"arm {arm.name!r}: lm-eval suites need in-process log-likelihoods (backend: hf or vllm), "
             f"not backend {arm.spec.backend!r}.",
-            hint="run lm-eval suites on the hf arms only",
+            hint="run lm-eval suites on the hf or vllm arms only",
         )
     return arm.backend
 
@@ -83,6 +85,11 @@ def build_hflm(model, tokenizer, batch_size: int, *, share_prefix: bool = False)
 def arm_lm(arm: Arm, batch_size: int, *, share_prefix: bool = False) -> Iterator[object]:
     """Yield an ``HFLM`` for ``arm`` on the shared base, its adapter selected, the base locked."""
     weights = require_hf(arm)
+    if arm.spec.backend == "vllm":
+        from evalkit.lmeval.backend_lm import BackendLM
+
+        yield BackendLM(arm.backend, arm.backend.tokenizer, str(arm.spec.base), batch_size)
+        return
     loaded = weights.loaded()
     # The arm's own tokenizer: the shared base's may carry another arm's chat template file.
     tokenizer = weights.tokenizer

@@ -33,6 +33,8 @@ def lm_eval_argv(arm: Arm, suite: Suite, include: Path | None, settings: Prompti
         raise ConfigError(f"suite {suite.name!r} is not of kind lm-eval.")
     dtype = _dtype_name(arm.spec.dtype)
     model_args = f"pretrained={model_folder(arm)},dtype={dtype}"
+    if arm.spec.backend == "vllm":
+        return _vllm_argv(arm, cfg, include, settings, model_args)
     if dtype != "float32":  # evalkit's HFLM takes log-softmax in float32 (see evalkit.lmeval.adapter)
         model_args += ",softmax_dtype=float32"
     if arm.spec.adapter:
@@ -50,6 +52,24 @@ def lm_eval_argv(arm: Arm, suite: Suite, include: Path | None, settings: Prompti
         argv += ["--limit", str(cfg.limit)]
     argv += ["--batch_size", str(cfg.batch_size), "--device", device or "cpu"]
     return argv
+
+
+def _vllm_argv(arm: Arm, cfg, include: Path | None, settings: Prompting, model_args: str) -> list[str]:
+    """The ``lm_eval --model vllm`` arguments for a vLLM arm (its adapter as lm-eval's LoRA path)."""
+    if arm.spec.adapter:
+        model_args += f",lora_local_path={arm.spec.adapter}"
+    argv = ["lm_eval", "--model", "vllm", "--model_args", model_args, "--tasks", ",".join(cfg.tasks)]
+    if include is not None:
+        argv += ["--include_path", str(include)]
+    if cfg.num_fewshot is not None:
+        argv += ["--num_fewshot", str(cfg.num_fewshot)]
+    if settings.apply_chat_template:
+        argv += ["--apply_chat_template", "--fewshot_as_multiturn"]
+    if settings.system_instruction:
+        argv += ["--system_instruction", settings.system_instruction]
+    if cfg.limit is not None:
+        argv += ["--limit", str(cfg.limit)]
+    return argv + ["--batch_size", str(cfg.batch_size)]
 
 
 def reproduce_block(arm: Arm, suite: Suite, include: Path | None, settings: Prompting,

@@ -125,3 +125,18 @@ def test_the_recorded_command_gives_the_same_numbers(tiny_model_dir, tmp_path, i
     gens = [json.loads(line) for line in (tmp_path / "run" / "generations.jsonl").open()]
     assert len(logged) == len(gens) == 6
     assert [logged[i] for i in sorted(logged)] == [g["loglikelihoods"] for g in gens]
+
+
+def test_a_vllm_arm_reproduces_with_lm_evals_vllm_model(tmp_path):
+    from types import SimpleNamespace
+
+    folder = write_task_suite(tmp_path / "tiny-mc", "tiny_mc", "multiple_choice", MC_ROWS, limit=5,
+                              batch_size=3)
+    suite = load_suite(str(folder))
+    spec = ModelSpec(base="/models/base", adapter="/models/lora", backend="vllm", chat_template="none")
+    arm = SimpleNamespace(spec=spec, backend=SimpleNamespace(base_dir="/models/base"))
+    argv = lm_eval_argv(arm, suite, include_dir(suite), prompting(arm))
+    flags = _flags(argv)
+    assert argv[:3] == ["lm_eval", "--model", "vllm"]
+    assert flags["--model_args"] == "pretrained=/models/base,dtype=float32,lora_local_path=/models/lora"
+    assert "--device" not in flags and flags["--limit"] == "5"

@@ -154,7 +154,7 @@ def test_hub_task_offline_fails_fast_with_a_data_error(tiny_model_dir, tmp_path,
 
 def test_served_models_are_refused(mc_suite, tmp_path):
     spec = ModelSpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m")
-    with pytest.raises(ConfigError, match="need a local Hugging Face model"):
+    with pytest.raises(ConfigError, match="need in-process log-likelihoods"):
         run_lm_eval_suite(load_model(spec), load_suite(str(mc_suite)), tmp_path / "run")
 
 
