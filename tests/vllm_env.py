@@ -30,9 +30,9 @@ VLLM_VERSION = "0.32.0"
 #: rich, jinja2, jsonschema, psutil, numpy come with it); none of them constrains transformers.
 LIGHT_DEPS = ("scipy>=1.11", "pandas>=2.0", "plotly>=5.20")
 BREAKS_IMPORT = ("torchvision", "torchaudio", "torchcodec")
-#: For lm-eval suites on vLLM arms (the version evalkit's constraints pin); added to an older cached
-#: environment that lacks it.
-LMEVAL = "lm-eval==0.4.13"
+#: For lm-eval suites on vLLM arms (the versions evalkit's constraints pin; lm-eval's model registry
+#: imports accelerate); added to an older cached environment that lacks them.
+LMEVAL = ("lm-eval==0.4.13", "accelerate==1.15.0")
 REPO = Path(__file__).resolve().parents[1]
 #: The environment vLLM's CPU backend needs here: a KV cache it can allocate, thread binding it picks,
 #: no usage reports, no hub calls.
@@ -72,13 +72,13 @@ def ensure_vllm_venv(log=print) -> tuple[Path, float]:
     ready = folder / ".ready"
     if ready.is_file() and venv_python().is_file():
         marker = json.loads(ready.read_text(encoding="utf-8"))
-        if LMEVAL in marker.get("extras", []):
+        if set(LMEVAL) <= set(marker.get("extras", [])):
             return venv_python(), 0.0
         _check_registry()
         started = time.monotonic()
-        log(f"adding {LMEVAL} to the vLLM test environment in {folder}")
-        _run([str(venv_python()), "-m", "pip", "install", "-q", LMEVAL])
-        ready.write_text(json.dumps({**marker, "extras": [LMEVAL]}), encoding="utf-8")
+        log(f"adding {', '.join(LMEVAL)} to the vLLM test environment in {folder}")
+        _run([str(venv_python()), "-m", "pip", "install", "-q", *LMEVAL])
+        ready.write_text(json.dumps({**marker, "extras": list(LMEVAL)}), encoding="utf-8")
         return venv_python(), time.monotonic() - started
     _check_registry()
     started = time.monotonic()
@@ -88,15 +88,15 @@ def ensure_vllm_venv(log=print) -> tuple[Path, float]:
     subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
     pip = [str(building / "bin" / "python"), "-m", "pip", "install", "-q"]
     log(f"creating the vLLM test environment in {folder} (a few minutes, once)")
-    _run([*pip, f"{VLLM_PACKAGE}=={VLLM_VERSION}", *LIGHT_DEPS, LMEVAL])
+    _run([*pip, f"{VLLM_PACKAGE}=={VLLM_VERSION}", *LIGHT_DEPS, *LMEVAL])
     _run([str(building / "bin" / "python"), "-m", "pip", "uninstall", "-y", "-q", *BREAKS_IMPORT])
     _run([*pip, "--no-deps", "-e", str(REPO)])
     shutil.rmtree(folder, ignore_errors=True)
     building.rename(folder)  # venv scripts name their folder; the interpreter is used directly, so it works
     _fix_shebangs(folder, building)
     elapsed = time.monotonic() - started
-    ready.write_text(json.dumps({"vllm": VLLM_VERSION, "created_s": round(elapsed, 1), "extras": [LMEVAL]}),
-                     encoding="utf-8")
+    marker = {"vllm": VLLM_VERSION, "created_s": round(elapsed, 1), "extras": list(LMEVAL)}
+    ready.write_text(json.dumps(marker), encoding="utf-8")
     return venv_python(), elapsed
 
 

