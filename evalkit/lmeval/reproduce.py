@@ -33,13 +33,21 @@ def lm_eval_argv(arm: Arm, suite: Suite, include: Path | None, settings: Prompti
         raise ConfigError(f"suite {suite.name!r} is not of kind lm-eval.")
     dtype = _dtype_name(arm.spec.dtype)
     model_args = f"pretrained={model_folder(arm)},dtype={dtype}"
-    if arm.spec.backend == "vllm":
-        return _vllm_argv(arm, cfg, include, settings, model_args)
+    if arm.spec.backend == "vllm":  # lm-eval's own vllm model; the adapter as its LoRA path
+        if arm.spec.adapter:
+            model_args += f",lora_local_path={arm.spec.adapter}"
+        return _task_argv("vllm", model_args, cfg, include, settings) + ["--batch_size", str(cfg.batch_size)]
     if dtype != "float32":  # evalkit's HFLM takes log-softmax in float32 (see evalkit.lmeval.adapter)
         model_args += ",softmax_dtype=float32"
     if arm.spec.adapter:
         model_args += f",peft={arm.spec.adapter}"
-    argv = ["lm_eval", "--model", "hf", "--model_args", model_args, "--tasks", ",".join(cfg.tasks)]
+    argv = _task_argv("hf", model_args, cfg, include, settings)
+    return argv + ["--batch_size", str(cfg.batch_size), "--device", device or "cpu"]
+
+
+def _task_argv(model: str, model_args: str, cfg, include: Path | None, settings: Prompting) -> list[str]:
+    """``lm_eval --model MODEL --model_args ...`` with the suite's tasks, shots, prompting and limit."""
+    argv = ["lm_eval", "--model", model, "--model_args", model_args, "--tasks", ",".join(cfg.tasks)]
     if include is not None:
         argv += ["--include_path", str(include)]
     if cfg.num_fewshot is not None:
@@ -50,26 +58,7 @@ def lm_eval_argv(arm: Arm, suite: Suite, include: Path | None, settings: Prompti
         argv += ["--system_instruction", settings.system_instruction]
     if cfg.limit is not None:
         argv += ["--limit", str(cfg.limit)]
-    argv += ["--batch_size", str(cfg.batch_size), "--device", device or "cpu"]
     return argv
-
-
-def _vllm_argv(arm: Arm, cfg, include: Path | None, settings: Prompting, model_args: str) -> list[str]:
-    """The ``lm_eval --model vllm`` arguments for a vLLM arm (its adapter as lm-eval's LoRA path)."""
-    if arm.spec.adapter:
-        model_args += f",lora_local_path={arm.spec.adapter}"
-    argv = ["lm_eval", "--model", "vllm", "--model_args", model_args, "--tasks", ",".join(cfg.tasks)]
-    if include is not None:
-        argv += ["--include_path", str(include)]
-    if cfg.num_fewshot is not None:
-        argv += ["--num_fewshot", str(cfg.num_fewshot)]
-    if settings.apply_chat_template:
-        argv += ["--apply_chat_template", "--fewshot_as_multiturn"]
-    if settings.system_instruction:
-        argv += ["--system_instruction", settings.system_instruction]
-    if cfg.limit is not None:
-        argv += ["--limit", str(cfg.limit)]
-    return argv + ["--batch_size", str(cfg.batch_size)]
 
 
 def reproduce_block(arm: Arm, suite: Suite, include: Path | None, settings: Prompting,
