@@ -10,7 +10,7 @@ from evalkit.compare.names import check_distinct_suites
 from evalkit.errors import ConfigError
 from evalkit.models.engine_choice import engine_notice
 from evalkit.models.loader import load_model
-from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.models.spec import ModelSpec, load_model_spec, with_dtype
 from evalkit.notices import notify
 from evalkit.runner.run import run_arm, score_run_dir
 from evalkit.runner.rundir import RunResult, arm_run_dir, safe_name
@@ -52,14 +52,15 @@ def run_model(
     progress: Callable | None = None,
     draws: int | None = None,
     notice: NoticeFn | None = None,
+    dtype: str | None = None,
 ) -> list[RunResult]:
     """Run a model spec on suites (its own list unless ``suites`` is given); returns one result per suite.
 
     ``draws`` overrides the suites' and the spec's ``samples_per_item`` (seeded draws per item).
     Each suite that cannot run here is skipped with a notice, ``(name, reason)``, passed to
-    ``notice`` (default: :func:`evalkit.notices.notify`).
+    ``notice`` (default: :func:`evalkit.notices.notify`). ``dtype`` overrides the spec's compute dtype.
     """
-    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    spec = with_dtype(model if isinstance(model, ModelSpec) else load_model_spec(model), dtype)
     loaded_suites, skipped = load_suites(suites_for(spec, suites or []), limit=limit)
     for name, reason in skipped:
         if notice is None:

@@ -19,6 +19,7 @@ from evalkit.cli_support import (
     progress_bar,
     set_debug,
 )
+from evalkit.models.spec import DTYPES
 from evalkit.notices import set_listener
 from evalkit.runner.usable import DEFAULT_MAX_FAILED_SHARE
 
@@ -58,6 +59,13 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(baseline_app, name="baseline")
 
 
+def _dtype_option():
+    return typer.Option(
+        None, "--dtype", callback=one_of(*DTYPES),
+        help="Compute dtype of every arm, overriding the specs' (auto: bfloat16 where the hardware has it).",
+    )
+
+
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
     set_debug(debug)
@@ -81,6 +89,7 @@ def run(
     allow_mismatch: bool = typer.Option(False, help="Compare with a baseline of another fingerprint."),
     draws: Optional[int] = _draws_option(),
     max_failed_share: float = _max_failed_option(),
+    dtype: Optional[str] = _dtype_option(),
 ) -> None:
     """Generate and score one model on one or more suites."""
     from evalkit.api import run_model
@@ -100,6 +109,7 @@ def run(
         progress=progress_bar,
         draws=draws,
         notice=print_skipped,
+        dtype=dtype,
     )
     table = Table(title="evalkit run")
     for col in ("suite", "metric", "score", "n", "errors", "generated", "cached"):
@@ -202,6 +212,7 @@ def compare(
     round_size: int = typer.Option(
         32, min=4, max=4096, help="Samples per suite per round with --sequential."
     ),
+    dtype: Optional[str] = _dtype_option(),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
     from evalkit.compare.analysis import CompareOptions
@@ -228,6 +239,7 @@ def compare(
         max_failed_share=max_failed_share,
         sequential=sequential,
         round_size=round_size,
+        dtype=dtype,
     )
     comparison = run_compare(request, progress=progress_bar)
     finish_comparison(comparison, out, junit=junit, summary=summary, output_format=output_format)

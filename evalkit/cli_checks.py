@@ -33,8 +33,8 @@ def number_in(
 def one_of(*choices: str) -> Callable:
     """A typer callback accepting only ``choices``."""
 
-    def check(value: str) -> str:
-        if value not in choices:
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
             raise typer.BadParameter(f"must be one of {', '.join(choices)}; got {value!r}.")
         return value
 

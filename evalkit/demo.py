@@ -5,12 +5,14 @@ Runs the same commands a user would type, so the demo shows the product as it is
     evalkit models pull smollm2-135m-instruct
     evalkit train examples/train/support-triage.yaml
     evalkit compare examples/base.yaml examples/prompt_only.yaml <adapter>/tuned.yaml \
-        --gate examples/gate.yaml --out reports/demo --sequential
+        --gate examples/gate.yaml --out reports/demo --sequential --dtype auto
 
 The full demo compares sequentially: each suite gets rounds of samples until its verdict for the
 gate is settled, so the decided suites stop early. ``--quick`` trains 6 steps instead of 16 and
 compares on the first 40 samples of support-triage, general-knowledge and gk-mc only, at a
 fixed n.
+Every arm computes in ``--dtype auto``: bfloat16 on CPUs with AVX512_BF16 or AMX and on CUDA GPUs
+that have it (several times faster there), float32 elsewhere; the report's engine column says which.
 The demo exits 0 when everything ran, whatever the gate decided (it prints the gate's verdict
 and the exit code `evalkit compare --gate` gives in CI); 2 when something is broken.
 ``--strict`` passes the gate's exit code on (1 when it failed), as CI would see it.
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         "--junit",
         f"{args.out}/junit.xml",
+        "--dtype",
+        "auto",
     ]
     suites = QUICK_SUITES if args.quick else SUITES
     clear_stale_runs(ROOT / args.out / "runs", suites_stamp(suites))

@@ -48,6 +48,7 @@ def test_full_demo_pulls_trains_and_compares_three_arms_on_every_suite(recorded,
     assert compare[compare.index("--gate") + 1] == "examples/gate.yaml"
     assert compare[compare.index("--out") + 1] == "reports/demo"
     assert "--sequential" in compare
+    assert compare[compare.index("--dtype") + 1] == "auto"  # bfloat16 where the CPU or GPU has it
 
 
 def test_quick_demo_trains_fewer_steps_on_fewer_samples(recorded):

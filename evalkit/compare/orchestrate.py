@@ -24,7 +24,7 @@ from evalkit.lmeval.reproduce import attach_to_comparison as attach_lm_eval_repr
 from evalkit.models.engine_choice import engine_notice
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
-from evalkit.models.spec import ModelSpec, load_model_spec
+from evalkit.models.spec import ModelSpec, load_model_spec, with_dtype
 from evalkit.notices import notify
 from evalkit.redact import redact_record
 from evalkit.report.outputs import write_outputs
@@ -61,6 +61,7 @@ class CompareRequest:
     max_failed_share: float = DEFAULT_MAX_FAILED_SHARE  # more failed samples than this: the suite is unusable
     sequential: bool = False  # generate in rounds, stop each suite once settled (compare/sequential_run.py)
     round_size: int = 32
+    dtype: str | None = None  # every arm's compute dtype, overriding the specs' (all arms alike: no confound)
 
 
 def shared_suites(specs: list[ModelSpec], requested: list[str]) -> list[str]:
@@ -96,7 +97,8 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
     started = time.perf_counter()
     if request.sequential and request.against:
         _refuse_sequential_baseline()
-    specs = [s if isinstance(s, ModelSpec) else load_model_spec(s) for s in request.specs]
+    specs = [with_dtype(s if isinstance(s, ModelSpec) else load_model_spec(s), request.dtype)
+             for s in request.specs]
     baseline_doc = load_baseline(request.against) if request.against else None
     specs = unique_names(specs, reserved=(baseline_arm(baseline_doc)["name"],) if baseline_doc else ())
     if request.trust.allow_base_mismatch:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -15,6 +15,11 @@ DEFAULT_BASE = "evalkit:smollm2-135m-instruct"
 #: Settings a candidate arm may declare as meant to differ from the reference (see evalkit.trust.confounds).
 Setting = Literal["backend", "base", "adapter", "chat_template", "system_prompt", "dtype", "quantization",
                   "temperature", "top_p", "seed", "stop", "max_new_tokens"]
+
+
+#: Compute dtypes of the model's weights and linear layers (``auto``: bfloat16 where the hardware has it).
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+DTYPES: tuple[str, ...] = get_args(Dtype)
 
 
 class GenerationConfig(StrictModel):
@@ -92,7 +97,7 @@ class ModelSpec(StrictModel):
     system_prompt: str | None = None
     chat_template: str = "auto"
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    dtype: Dtype = "float32"
     quantization: Literal["none", "nf4", "int8"] = "none"
     batch_size: int = Field(32, ge=1)
     suites: list[str] = Field(default_factory=list)
@@ -123,6 +128,15 @@ class ModelSpec(StrictModel):
         if self.system_prompt:
             label += "+prompt"
         return label
+
+
+def with_dtype(spec: ModelSpec, dtype: str | None) -> ModelSpec:
+    """``spec`` computing in ``dtype`` (one of :data:`DTYPES`); unchanged when ``dtype`` is None."""
+    if dtype is None:
+        return spec
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}.")
+    return spec.model_copy(update={"dtype": dtype})
 
 
 def load_model_spec(path: str | Path) -> ModelSpec:
