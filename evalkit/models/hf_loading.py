@@ -175,6 +175,9 @@ def attach_adapter(loaded: LoadedBase, adapter_path: str) -> None:
             raise ModelError(f"adapter {adapter_path!r} does not fit this base model: "
                              f"{str(exc)[:400]}") from None
     loaded.model.eval()
+    from evalkit.models.row_blocks import block_half_precision_linears
+
+    block_half_precision_linears(loaded.model)  # the adapter's LoRA layers, like the base's
     loaded.adapters[adapter_path] = name
 
 
@@ -192,6 +195,9 @@ class BasePool:
         if key not in self._bases:
             tok = load_tokenizer(base_dir)
             model = load_base_model(base_dir, dtype, quantization)
+            from evalkit.models.row_blocks import block_half_precision_linears
+
+            block_half_precision_linears(model)  # batch-invariant bfloat16 GEMMs (evalkit.models.row_blocks)
             if dtype == "auto":
                 from evalkit.models.precision import describe_dtype
 

@@ -27,6 +27,7 @@ from evalkit.errors import ConfigError
 from evalkit.train.card import CardContext, CheckpointCards, Meter, build_card, say, write_adapter_files
 from evalkit.train.checkpoints import check_output_dir, last_checkpoint
 from evalkit.train.data import encode_examples, end_of_turn, load_training_data, truncation_warning
+from evalkit.train.memory import TrimHeapPerStep
 from evalkit.train.precision import Precision, resolve_precision
 from evalkit.train.spec import TrainingError, TrainSpec, resolve_device_defaults
 from evalkit.train.threads import ThreadsPerStep
@@ -326,7 +327,7 @@ def train(spec: TrainSpec, *, resume: bool = False, callbacks: list | None = Non
     meter = Meter(graceful=state.num_processes == 1 and threading.current_thread() is threading.main_thread())
     with quiet():
         prep = prepare(spec, state)
-        steps = [CheckpointCards(prep.ctx), meter, ThreadsPerStep(), *(callbacks or [])]
+        steps = [CheckpointCards(prep.ctx), meter, ThreadsPerStep(), TrimHeapPerStep(), *(callbacks or [])]
         trainer = build_trainer(spec, prep, state, steps)
         settings = prep.settings
         say(main, f"training {spec.name or 'adapter'}: {len(prep.train_rows)} train / {len(prep.val_rows)} "
