@@ -8,6 +8,7 @@ from pathlib import Path
 
 from evalkit.models.precision import resolve_dtype
 from evalkit.models.prompting import sha256_text, template_text
+from evalkit.models.row_blocks import ROW_BLOCK
 from evalkit.models.spec import ModelSpec
 from evalkit.redact import redact_url
 
@@ -61,6 +62,9 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
             "dtype": resolve_dtype(spec.dtype),  # what it computes in: auto never mixes dtypes in the cache
             "quantization": spec.quantization,
         }
+        if model_part["dtype"] != "float32" and spec.quantization == "none":
+            # half-precision linears run on fixed row blocks (evalkit.models.row_blocks): other numbers
+            model_part["gemm_row_block"] = ROW_BLOCK
     return {
         **model_part,
         "adapter": adapter_fingerprint(spec.adapter),

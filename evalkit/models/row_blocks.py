@@ -18,19 +18,22 @@ which include peft's LoRA A/B matrices, are blocked) and layers off the CPU.
 from __future__ import annotations
 
 import types
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ROW_BLOCK", "block_half_precision_linears", "blocked_linear"]
 
-ROW_BLOCK = 32
-HALF = (torch.bfloat16, torch.float16)
+ROW_BLOCK = 32  # part of a half-precision arm's fingerprint (evalkit.models.fingerprint); torch loads lazily
 _MARK = "_evalkit_row_blocked"
 
 
 def blocked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)`` computed on row blocks of exactly :data:`ROW_BLOCK` rows."""
+    import torch
+    import torch.nn.functional as F
+
     features = x.shape[-1]
     rows = x.numel() // features if features else 0
     if rows == ROW_BLOCK or rows == 0:
@@ -53,10 +56,13 @@ def block_half_precision_linears(model: torch.nn.Module) -> int:
 
     Idempotent: call it again after attaching adapters (their LoRA layers are new modules).
     """
+    import torch
+
+    half = (torch.bfloat16, torch.float16)
     count = 0
     for module in model.modules():
         if (type(module) is torch.nn.Linear and not getattr(module, _MARK, False)
-                and module.weight.dtype in HALF and module.weight.device.type == "cpu"):
+                and module.weight.dtype in half and module.weight.device.type == "cpu"):
             module.forward = types.MethodType(_blocked_forward, module)
             setattr(module, _MARK, True)
             count += 1

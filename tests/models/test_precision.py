@@ -35,3 +35,13 @@ def test_fingerprint_records_the_resolved_dtype(tiny_model_dir, monkeypatch):
     assert pinned == auto  # auto and what it resolves to share cache entries
     monkeypatch.setattr(precision, "auto_choice", lambda: ("float32", "test"))
     assert fingerprint_parts(ModelSpec(base=base, dtype="auto"), base, "w")["dtype"] == "float32"
+
+
+def test_half_precision_fingerprints_record_the_gemm_row_block(tiny_model_dir):
+    from evalkit.models.row_blocks import ROW_BLOCK
+
+    base = str(tiny_model_dir)
+    half = fingerprint_parts(ModelSpec(base=base, dtype="bfloat16"), base, "w")
+    full = fingerprint_parts(ModelSpec(base=base, dtype="float32"), base, "w")
+    assert half["gemm_row_block"] == ROW_BLOCK
+    assert "gemm_row_block" not in full  # float32 fingerprints (and their baselines) stay as they were

@@ -1,0 +1,47 @@
+"""Row-blocked half-precision linears: a row's result never depends on the rows computed with it."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from evalkit.models.row_blocks import ROW_BLOCK, block_half_precision_linears, blocked_linear
+
+
+def test_a_row_gets_the_same_bits_in_any_batch_and_at_any_position():
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(1536, 576, generator=gen).bfloat16()
+    bias = torch.randn(1536, generator=gen).bfloat16()
+    pool = torch.randn(300, 576, generator=gen).bfloat16()
+    alone = blocked_linear(pool[:1], weight, bias)[0]
+    for rows in (2, 7, ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, 100, 300):
+        batch = pool[torch.randperm(300, generator=gen)[:rows]].clone()
+        where = int(torch.randint(0, rows, (1,), generator=gen))
+        batch[where] = pool[0]
+        assert torch.equal(blocked_linear(batch, weight, bias)[where], alone), rows
+
+
+def test_blocked_equals_plain_linear_to_rounding_and_keeps_the_shape():
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.randn(64, 48, generator=gen).bfloat16()
+    x = torch.randn(3, 37, 48, generator=gen).bfloat16()  # 111 rows: three full blocks and a padded one
+    out = blocked_linear(x, weight)
+    assert out.shape == (3, 37, 64) and out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), F.linear(x, weight).float(), rtol=2e-2, atol=2e-2)
+    assert blocked_linear(x[:0], weight).shape == (0, 37, 64)
+
+
+def test_only_plain_half_precision_linears_are_blocked_and_only_once():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 8))
+    model[0].to(torch.bfloat16)
+    model[1].to(torch.float16)
+
+    class Subclass(torch.nn.Linear):  # bitsandbytes' quantized layers subclass nn.Linear
+        pass
+
+    model.append(Subclass(8, 8).to(torch.bfloat16))
+    assert block_half_precision_linears(model) == 2  # the float32 layer and the subclass are left alone
+    assert block_half_precision_linears(model) == 0
+    assert "forward" in vars(model[0]) and "forward" not in vars(model[2]) and "forward" not in vars(model[3])
+    x = torch.randn(5, 8).bfloat16()
+    torch.testing.assert_close(model[0](x), blocked_linear(x, model[0].weight, model[0].bias), rtol=0, atol=0)
