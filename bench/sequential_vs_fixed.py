@@ -41,10 +41,10 @@ def fresh_home(root: Path) -> Path:
 
 
 def run_compare(specs: list[str], suites: list[str], out: Path, *, sequential: bool, limit: int | None,
-                home: Path | None) -> tuple[dict, float, int]:
+                home: Path | None, dtype: str = "auto") -> tuple[dict, float, int]:
     """(comparison document, wall seconds, exit code) of one whole ``evalkit compare`` process."""
     args = [sys.executable, "-m", "evalkit", "compare", *specs, "--gate", "examples/gate.yaml",
-            "--out", str(out), *[a for s in suites for a in ("--suite", s)]]
+            "--out", str(out), "--dtype", dtype, *[a for s in suites for a in ("--suite", s)]]
     if sequential:
         args.append("--sequential")
     if limit:
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", action="append", default=None, help="suites (default: the demo's)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N samples of each suite")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each compare process")
+    parser.add_argument("--dtype", default="auto", help="every arm's dtype (the demo's: auto)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--reuse-cache", action="store_true",
                         help="both modes in the normal evalkit cache, sequential first (e.g. after "
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             home = None if args.reuse_cache else fresh_home(Path(tmp) / mode)
             print(f"  {mode}: running the compare ...", flush=True)
             doc, seconds, code = run_compare(specs, suites, Path(tmp) / mode / "out", home=home,
-                                             sequential=mode == "sequential", limit=args.limit)
+                                             sequential=mode == "sequential", limit=args.limit,
+                                             dtype=args.dtype)
             results[mode] = {"seconds": round(seconds, 1), "generations": generations(doc), "gate_exit": code,
                              "verdicts": verdicts(doc), "load_avg_1m": round(os.getloadavg()[0], 2),
                              "stopping": (doc.get("sequential") or {}).get("suites")}

@@ -51,9 +51,14 @@ class SharedPrefixHFLM(QuietHFLM):
         prefix = torch.tensor(self._prefix, dtype=inps.dtype, device=inps.device)
         if not bool((inps[:, :shared] == prefix).all()):
             return super()._model_call(inps)
+        import warnings
+
         from transformers import DynamicCache
 
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # transformers 5.x renames the argument (removal due in 5.40, above the pinned range); the
+            # user can do nothing about it, and it would print once per arm in every compare
+            warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
             if self._prefix_kv is None:
                 cache = self.model(input_ids=prefix[None], use_cache=True).past_key_values
                 self._prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
