@@ -12,7 +12,8 @@ gate is settled, so the decided suites stop early. ``--quick`` trains 6 steps in
 compares on the first 40 samples of support-triage, general-knowledge and gk-mc only, at a
 fixed n.
 Every arm computes in ``--dtype auto``: bfloat16 on CPUs with AVX512_BF16 or AMX and on CUDA GPUs
-that have it (several times faster there), float32 elsewhere; the report's engine column says which.
+that have it (faster there: 1.6x on ifeval-lite's generations on the 2-core AMX CPU this was
+measured on), float32 elsewhere; each run records which (``metrics.json`` ``engine.dtype``).
 The demo exits 0 when everything ran, whatever the gate decided (it prints the gate's verdict
 and the exit code `evalkit compare --gate` gives in CI); 2 when something is broken.
 ``--strict`` passes the gate's exit code on (1 when it failed), as CI would see it.
