@@ -101,6 +101,9 @@ class ArmEngine(Doc):
     """vLLM's version, when vLLM ran the arm."""
     reason: str | None = None
     """Why ``auto`` chose this engine."""
+    dtype: str | None = None
+    """What the arm computed in: the spec's dtype resolved (``auto`` becomes ``bfloat16`` or
+    ``float32``); absent for served arms and in comparisons written before it was recorded."""
 
 
 class ArmDoc(Doc):

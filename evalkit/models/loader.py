@@ -51,8 +51,8 @@ def load_model(spec: ModelSpec | str | Path, *, pool=None) -> Arm:
 
         chosen, reason = choose_engine(spec, base_dir)
         spec = spec.model_copy(update={"backend": chosen})
-    engine = _engine_record(requested, spec.backend, reason)
     parts = fingerprint_parts(spec, base_dir, weights)
+    engine = {**_engine_record(requested, spec.backend, reason), "dtype": parts["dtype"]}
     if spec.backend == "vllm":
         return Arm(spec, _vllm_backend(spec, base_dir), combine(parts), parts, engine)
     from evalkit.models.hf_backend import HFBackend

@@ -58,6 +58,8 @@ def test_dtype_override_reaches_the_engine_and_the_fingerprint(
     assert plain.metrics["engine"]["dtype"] == "float32"
     assert halved.metrics["engine"]["dtype"] == "bfloat16"
     assert plain.metrics["fingerprint"] != halved.metrics["fingerprint"]
+    header = json.loads((halved.out_dir / "run.json").read_text())
+    assert header["arm"]["engine"]["dtype"] == "bfloat16"  # what the report's Engine column shows
     assert with_dtype(load_model_spec(spec_file), None).dtype == "float32"
     with pytest.raises(ConfigError, match="dtype must be one of"):
         with_dtype(load_model_spec(spec_file), "half")
