@@ -29,13 +29,15 @@ def choose_engine(spec: ModelSpec, base_dir: str) -> tuple[str, str]:
         " and adapter" if spec.adapter else "")
 
 
-def engine_record(spec: ModelSpec, used: str, reason: str | None = None) -> dict:
-    """What run.json records about the engine: what the spec asked for, what ran, and why."""
+def engine_record(spec: ModelSpec, used: str, reason: str | None = None, dtype: str | None = None) -> dict:
+    """What run.json records about the engine: what the spec asked for, what ran, why, and in which dtype."""
     record = {"requested": spec.backend, "used": used}
     if used == "vllm":
         record["version"] = vllm_version()
     if reason:
         record["reason"] = reason
+    if dtype:
+        record["dtype"] = dtype
     return record
 
 

@@ -52,7 +52,7 @@ def load_model(spec: ModelSpec | str | Path, *, pool=None) -> Arm:
         chosen, reason = choose_engine(spec, base_dir)
         spec = spec.model_copy(update={"backend": chosen})
     parts = fingerprint_parts(spec, base_dir, weights)
-    engine = {**_engine_record(requested, spec.backend, reason), "dtype": parts["dtype"]}
+    engine = _engine_record(requested, spec.backend, reason, parts["dtype"])
     if spec.backend == "vllm":
         return Arm(spec, _vllm_backend(spec, base_dir), combine(parts), parts, engine)
     from evalkit.models.hf_backend import HFBackend
@@ -61,10 +61,10 @@ def load_model(spec: ModelSpec | str | Path, *, pool=None) -> Arm:
     return Arm(spec, backend, combine(parts), parts, engine)
 
 
-def _engine_record(requested: ModelSpec, used: str, reason: str | None) -> dict:
+def _engine_record(requested: ModelSpec, used: str, reason: str | None, dtype: str) -> dict:
     from evalkit.models.engine_choice import engine_record
 
-    return engine_record(requested, used, reason)
+    return engine_record(requested, used, reason, dtype)
 
 
 def _vllm_backend(spec: ModelSpec, base_dir: str):

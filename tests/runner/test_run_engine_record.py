@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from evalkit.api import run_model
+from evalkit.cli import app
+from evalkit.errors import ConfigError
 from evalkit.models.hf_loading import BasePool
 from evalkit.models.loader import load_model
 from evalkit.models.precision import resolve_dtype
-from evalkit.models.spec import GenerationConfig, ModelSpec
+from evalkit.models.spec import GenerationConfig, ModelSpec, load_model_spec, with_dtype
 from evalkit.notices import set_listener
 from evalkit.runner.run import run_suite, score_run_dir
 from evalkit.suite.loader import load_suite
@@ -41,13 +48,6 @@ def test_dtype_override_reaches_the_engine_and_the_fingerprint(
     tiny_model_dir, small_suite, tmp_path, isolated_home, monkeypatch
 ):
     """`--dtype` (run_model's and compare's ``dtype``) replaces the spec's; a bad value is a ConfigError."""
-    import pytest
-    import yaml
-
-    from evalkit.api import run_model
-    from evalkit.errors import ConfigError
-    from evalkit.models.spec import load_model_spec, with_dtype
-
     monkeypatch.setenv("EVALKIT_THREADS", "1")
     spec_file = tmp_path / "tiny.yaml"
     spec_file.write_text(yaml.safe_dump({"name": "tiny", "base": str(tiny_model_dir),
@@ -63,3 +63,7 @@ def test_dtype_override_reaches_the_engine_and_the_fingerprint(
     assert with_dtype(load_model_spec(spec_file), None).dtype == "float32"
     with pytest.raises(ConfigError, match="dtype must be one of"):
         with_dtype(load_model_spec(spec_file), "half")
+    result = CliRunner().invoke(app, ["run", str(spec_file), "--suite", str(small_suite), "--dtype", "half"])
+    text = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "must be one of auto, float32, bfloat16, float16; got 'half'" in text
+    assert "Traceback" not in result.output
