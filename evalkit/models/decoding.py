@@ -9,16 +9,23 @@ from dataclasses import replace
 import torch
 
 from evalkit.models.kv_attention import KV_DTYPE, KVStore, model_geometry
+from evalkit.models.row_blocks import ROW_BLOCK
 from evalkit.models.spec import GenerationConfig
 from evalkit.types import Generation
 
-MAX_AUTO_BATCH = 64  # beyond this a CPU decode step gets no cheaper per token
+MAX_AUTO_BATCH = 64  # float32: beyond this a CPU decode step gets no cheaper per token
+# bfloat16/float16 GEMMs run on ROW_BLOCK-row blocks: a decode step of one full block costs about what
+# half a block does, so the automatic batch fills one (1.5x the tokens/s of 64 rows on 32-row blocks)
+MAX_AUTO_BATCH_HALF = ROW_BLOCK
 AUTO_MEMORY_SHARE = 0.25  # of available memory, for the KV slots of an automatic batch size
 MAX_MEMORY_SHARE = 0.5  # of available memory, for the KV slots of an explicit batch size
 
 
 def fit_batch_size(model, capacity: int, wanted: int | None) -> int:
-    """The batch size to run: ``wanted`` (or up to MAX_AUTO_BATCH) as far as its KV slots fit in memory.
+    """The batch size: ``wanted`` (or up to the automatic maximum) as far as its KV slots fit in memory.
+
+    The automatic maximum is :data:`MAX_AUTO_BATCH` in float32 and :data:`MAX_AUTO_BATCH_HALF` for
+    half-precision weights.
 
     Results do not depend on the batch size, so shrinking it to fit (say, for
     a huge ``max_new_tokens``) changes the speed only.
@@ -31,7 +38,9 @@ def fit_batch_size(model, capacity: int, wanted: int | None) -> int:
     per_row += 64 * model.config.hidden_size * itemsize  # activations of one decode row, generously
     share = AUTO_MEMORY_SHARE if wanted is None else MAX_MEMORY_SHARE
     fits = int(psutil.virtual_memory().available * share // per_row)
-    return max(1, min(wanted or MAX_AUTO_BATCH, fits))
+    automatic = MAX_AUTO_BATCH_HALF if next(model.parameters()).dtype in (torch.bfloat16, torch.float16) \
+        else MAX_AUTO_BATCH
+    return max(1, min(wanted or automatic, fits))
 
 
 def prompt_seed(seed: int, prompt_ids: list[int]) -> int:

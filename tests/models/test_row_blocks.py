@@ -24,11 +24,11 @@ def test_a_row_gets_the_same_bits_in_any_batch_and_at_any_position():
 def test_blocked_equals_plain_linear_to_rounding_and_keeps_the_shape():
     gen = torch.Generator().manual_seed(1)
     weight = torch.randn(64, 48, generator=gen).bfloat16()
-    x = torch.randn(3, 37, 48, generator=gen).bfloat16()  # 111 rows: three full blocks and a padded one
+    x = torch.randn(3, 101, 48, generator=gen).bfloat16()  # 303 rows: two full blocks and a padded one
     out = blocked_linear(x, weight)
-    assert out.shape == (3, 37, 64) and out.dtype == torch.bfloat16
+    assert out.shape == (3, 101, 64) and out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), F.linear(x, weight).float(), rtol=2e-2, atol=2e-2)
-    assert blocked_linear(x[:0], weight).shape == (0, 37, 64)
+    assert blocked_linear(x[:0], weight).shape == (0, 101, 64)
 
 
 def test_only_plain_half_precision_linears_are_blocked_and_only_once():
@@ -45,3 +45,16 @@ def test_only_plain_half_precision_linears_are_blocked_and_only_once():
     assert "forward" in vars(model[0]) and "forward" not in vars(model[2]) and "forward" not in vars(model[3])
     x = torch.randn(5, 8).bfloat16()
     torch.testing.assert_close(model[0](x), blocked_linear(x, model[0].weight, model[0].bias), rtol=0, atol=0)
+
+
+def test_automatic_batch_fills_one_row_block_in_half_precision_and_stays_at_64_in_float32():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from evalkit.models.decoding import MAX_AUTO_BATCH, fit_batch_size
+
+    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1)
+    model = LlamaForCausalLM(config)
+    assert fit_batch_size(model, capacity=64, wanted=None) == MAX_AUTO_BATCH == 64
+    assert fit_batch_size(model.to(torch.bfloat16), capacity=64, wanted=None) == ROW_BLOCK == 128
+    assert fit_batch_size(model, capacity=64, wanted=7) == 7  # an explicit batch size is kept
