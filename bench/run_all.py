@@ -37,6 +37,7 @@ SCRIPTS = {
     "sequential_vs_fixed": ([], ["--limit", "96"], True),
     "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
     "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
+    "row_blocks": ([], ["--n", "16", "--max-new-tokens", "32"], True),
 }
 
 
@@ -69,6 +70,8 @@ def summary_line(name: str, report: dict) -> str | None:
         return (f"packed+bf16 training {fig.get('tokens_per_cpu_s')}x plain TRL's tokens per CPU-second "
                 f"(target >= 2x: {verdict}), {before.get('tokens_per_cpu_s')}x and "
                 f"{before.get('peak_rss')}x peak RSS vs the previous path")
+    if name == "row_blocks":
+        return ", ".join(f"{k} {v['decode_rows_per_s']} rows/s (x{v['speedup']})" for k, v in report["settings"].items())
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
