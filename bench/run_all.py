@@ -71,7 +71,8 @@ def summary_line(name: str, report: dict) -> str | None:
                 f"(target >= 2x: {verdict}), {before.get('tokens_per_cpu_s')}x and "
                 f"{before.get('peak_rss')}x peak RSS vs the previous path")
     if name == "row_blocks":
-        return ", ".join(f"{k} {v['decode_rows_per_s']} rows/s (x{v['speedup']})" for k, v in report["settings"].items())
+        settings = report["settings"].items()
+        return ", ".join(f"{k} {v['decode_rows_per_s']} rows/s (x{v['speedup']})" for k, v in settings)
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
