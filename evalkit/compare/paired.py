@@ -34,9 +34,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as sps
 
+from evalkit.compare.distributions import (
+    beta_ppf,
+    binom_cdf,
+    binom_largest_k_at_most,
+    binom_pmf,
+    binom_sf,
+    norm_ppf,
+    t_cdf,
+    t_ppf,
+)
+from evalkit.compare.roots import brent_root
 from evalkit.compare.schema import Verdict
 from evalkit.compare.stats import mcnemar_exact, paired_permutation_test
 
@@ -177,7 +186,7 @@ class VarianceModel:
     def critical(self, confidence: float) -> float:
         """Two-sided critical value at ``confidence``."""
         q = 1 - (1 - confidence) / 2
-        return float(sps.norm.ppf(q) if self.df is None else sps.t.ppf(q, self.df))
+        return float(norm_ppf(q) if self.df is None else t_ppf(q, self.df))
 
     def statistic(self, delta: float) -> float:
         """Score statistic of the hypothesis 'mean difference = delta' (scaled units)."""
@@ -228,11 +237,11 @@ def score_interval(model: VarianceModel, confidence: float) -> tuple[float, floa
     if excess(lo_edge, 1.0) <= 0:
         low = -1.0
     else:
-        low = optimize.brentq(lambda x: excess(x, 1.0), lo_edge, min(est, hi_edge), xtol=1e-10)
+        low = brent_root(lambda x: excess(x, 1.0), lo_edge, min(est, hi_edge), xtol=1e-10)
     if excess(hi_edge, -1.0) <= 0:
         high = 1.0
     else:
-        high = optimize.brentq(lambda x: excess(x, -1.0), max(est, lo_edge), hi_edge, xtol=1e-10)
+        high = brent_root(lambda x: excess(x, -1.0), max(est, lo_edge), hi_edge, xtol=1e-10)
     return low * model.scale, high * model.scale
 
 
@@ -339,16 +348,15 @@ def exact_mcnemar_power(n: int, discordant_rate: float, effect: float, alpha: fl
     if n < 1 or not 0 < psi <= 1 or eff > psi:
         return 0.0 if n < 1 or psi <= 0 else 1.0
     big_n = np.arange(n + 1)
-    weights = sps.binom.pmf(big_n, n, psi)
+    weights = binom_pmf(big_n, n, psi)
     keep = weights > 1e-12
     big_n, weights = big_n[keep], weights[keep]
     # Largest k with 2 * P[Binom(N, 1/2) <= k] <= alpha (the exact test rejects when min(K, N-K) <= k).
-    kcrit = sps.binom.ppf(alpha / 2, big_n, 0.5)
-    kcrit = np.where(sps.binom.cdf(kcrit, big_n, 0.5) * 2 <= alpha, kcrit, kcrit - 1)
+    kcrit = binom_largest_k_at_most(alpha / 2, big_n, 0.5)
     share = (psi + eff) / (2 * psi)
     reject = np.where(
         kcrit >= 0,
-        sps.binom.cdf(kcrit, big_n, share) + sps.binom.sf(big_n - kcrit - 1, big_n, share),
+        binom_cdf(kcrit, big_n, share) + binom_sf(big_n - kcrit - 1, big_n, share),
         0.0,
     )
     return float(np.sum(weights * np.clip(reject, 0, 1)))
@@ -366,8 +374,8 @@ def _t_power(
     if n < 2 or sd <= 0:
         return 1.0 if sd <= 0 and effect != 0 else 0.0
     df = df or n - 1
-    crit = float(sps.t.ppf(1 - alpha / 2, df))
-    return float(sps.t.cdf((abs(effect) * math.sqrt(n) - crit * (sd_null or sd)) / sd, df))
+    crit = float(t_ppf(1 - alpha / 2, df))
+    return float(t_cdf((abs(effect) * math.sqrt(n) - crit * (sd_null or sd)) / sd, df))
 
 
 def _smallest_n(power_at) -> int | None:
@@ -397,7 +405,7 @@ def _discordant_for_power(stats: PairedStats) -> float:
     """Discordant rate to plan with: the observed one, or its upper confidence bound when none was seen."""
     if stats.discordant_rate > 0:
         return stats.discordant_rate
-    return float(sps.beta.ppf(stats.confidence, 1, max(stats.n, 1)))
+    return float(beta_ppf(stats.confidence, 1, max(stats.n, 1)))
 
 
 def _power_function(stats: PairedStats, alpha: float):
@@ -423,7 +431,7 @@ def detectable_effect(stats: PairedStats, alpha: float) -> float:
     upper = _discordant_for_power(stats) if unclustered_binary else stats.model.scale
     if power(stats.n, upper) < PLANNING_POWER:
         return float(upper)
-    return float(optimize.brentq(lambda e: power(stats.n, e) - PLANNING_POWER, 1e-9, upper, xtol=1e-6))
+    return float(brent_root(lambda e: power(stats.n, e) - PLANNING_POWER, 1e-9, upper, xtol=1e-6))
 
 
 def samples_needed(stats: PairedStats, effect: float, alpha: float) -> int | None:
@@ -456,7 +464,7 @@ def samples_to_pass_bound(delta_doc: dict, bound: float) -> int | None:
     if margin <= 0:
         return None
     sd = math.sqrt(max(model.per_sample_var(-bound / model.scale), 1e-12))
-    crit = float(sps.norm.ppf(1 - (1 - doc["confidence"]) / 2)) + float(sps.norm.ppf(PLANNING_POWER))
+    crit = float(norm_ppf(1 - (1 - doc["confidence"]) / 2)) + float(norm_ppf(PLANNING_POWER))
     return max(int(math.ceil((crit * sd / margin) ** 2)), 1)
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
+from evalkit.compare.distributions import norm_ppf
 
 __all__ = ["minimum_detectable_effect", "required_sample_size"]
 
@@ -41,7 +41,7 @@ def _z_total(alpha: float, power: float) -> float:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must be in (0, 1), got {power}")
-    return float(norm.ppf(1.0 - alpha / 2.0) + norm.ppf(power))
+    return float(norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power))
 
 
 def _sigma(baseline_rate: float | None, discordant_rate: float | None, sd_diff: float | None) -> float:

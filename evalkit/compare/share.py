@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from evalkit.compare.distributions import norm_ppf, t_ppf
 
 __all__ = ["DECISION_SHARE", "ShareResult", "prompt_share"]
 
 DECISION_SHARE = 0.8  # "a prompt recovers most of the gain" threshold in the conclusions
-_POWER_Z = float(sps.norm.ppf(0.8))
+_POWER_Z = float(norm_ppf(0.8))
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def prompt_share(
     v_tt, v_pp, v_pt = float(cov[0, 0]), float(cov[1, 1]), float(cov[0, 1])
     df = groups - 1 if groups < n else None
     q = 1 - (1 - confidence) / 2
-    crit = float(sps.norm.ppf(q) if df is None else sps.t.ppf(q, max(df, 1)))
+    crit = float(norm_ppf(q) if df is None else t_ppf(q, max(df, 1)))
     se_t = math.sqrt(max(v_tt, 0.0))
     tuned_ci = (mean_t - crit * se_t, mean_t + crit * se_t)
     common = dict(gain_tuned=mean_t, gain_prompt=mean_p, tuned_gain_ci=tuned_ci, n=n,

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
+from evalkit.compare.distributions import binom_cdf
 from evalkit.compare.power import minimum_detectable_effect, required_sample_size
 
 __all__ = [
@@ -155,7 +155,7 @@ def mcnemar_exact(a_pass: Sequence[bool | None], b_pass: Sequence[bool | None]) 
     n_disc = b01 + b10
     if n_disc == 0:
         return McNemarResult(b01, b10, 1.0)
-    p = min(1.0, 2.0 * float(sps.binom.cdf(min(b01, b10), n_disc, 0.5)))
+    p = min(1.0, 2.0 * float(binom_cdf(min(b01, b10), n_disc, 0.5)))
     return McNemarResult(b01, b10, p)
 
 
@@ -224,6 +224,8 @@ def wilcoxon_signed_rank(a: Values, b: Values) -> float:
     diffs = b_arr - a_arr
     if not np.any(diffs):
         return 1.0
+    from scipy import stats as sps  # scipy.stats is slow to import and only this test needs it
+
     return float(sps.wilcoxon(diffs, zero_method="wilcox").pvalue)
 
 
