@@ -41,30 +41,31 @@ def beta_ppf(q, a, b):
     return special.betaincinv(a, b, q)
 
 
+def _binom_tail(k, n, p, *, upper: bool):
+    """``P[Binomial(n, p) > k]`` when ``upper``, else ``P[... <= k]``, from the incomplete beta function."""
+    k, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (k, n, p)))
+    k = np.floor(k)
+    inside = (k >= 0) & (k < n)
+    a, b = np.where(inside, k + 1, 1.0), np.where(inside, n - k, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tail = special.betainc(a, b, p) if upper else special.betainc(b, a, 1 - p)
+    outside = (k < 0) if upper else (k >= n)  # where the tail is the whole distribution
+    out = np.where(inside, tail, np.where(outside, 1.0, 0.0))
+    return out if out.ndim else float(out)
+
+
 def binom_cdf(k, n, p):
     """P[Binomial(n, p) <= k] for integer-valued ``k`` (``scipy.stats.binom.cdf``).
 
     ``P[X <= k] = I_{1-p}(n - k, k + 1)``, the regularised incomplete beta function; identical to
     ``scipy.stats`` at ``p = 1/2`` (the exact McNemar test), within ~1e-12 relative elsewhere.
     """
-    k, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (k, n, p)))
-    k = np.floor(k)
-    inside = (k >= 0) & (k < n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tail = special.betainc(np.where(inside, n - k, 1.0), np.where(inside, k + 1, 1.0), 1 - p)
-    out = np.where(inside, tail, np.where(k >= n, 1.0, 0.0))
-    return out if out.ndim else float(out)
+    return _binom_tail(k, n, p, upper=False)
 
 
 def binom_sf(k, n, p):
     """P[Binomial(n, p) > k] for integer-valued ``k`` (``scipy.stats.binom.sf``): ``I_p(k + 1, n - k)``."""
-    k, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (k, n, p)))
-    k = np.floor(k)
-    inside = (k >= 0) & (k < n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tail = special.betainc(np.where(inside, k + 1, 1.0), np.where(inside, n - k, 1.0), p)
-    out = np.where(inside, tail, np.where(k < 0, 1.0, 0.0))
-    return out if out.ndim else float(out)
+    return _binom_tail(k, n, p, upper=True)
 
 
 def binom_pmf(k, n, p):

@@ -1,8 +1,6 @@
 """Brent's method finds the roots scipy.optimize.brentq finds, to the tolerance asked."""
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -60,8 +58,3 @@ def test_score_intervals_match_brentq_on_random_paired_data():
             bracket = (-1 + 1e-12, min(est, 1 - 1e-12)) if sign > 0 else (max(est, -1 + 1e-12), 1 - 1e-12)
             assert abs(end / model.scale - optimize.brentq(f, *bracket, xtol=1e-10)) < 3e-10
 
-
-def test_the_paired_verdict_does_not_import_scipy_optimize():
-    code = "import sys, evalkit.compare.analysis; print('scipy.optimize' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
