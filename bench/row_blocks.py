@@ -8,9 +8,12 @@ N prompts through the chat template, its 160 new tokens) at each ``BLOCKxBATCH``
 process, and prints each setting's decode rows/s and its speed-up over the first setting (the
 baseline, measured in the same run). Outputs of settings with one block size agree with each
 other; a different block size may round differently (it is another kernel), so the script
-reports how many outputs match the baseline's.
+reports how many outputs match the baseline's. A setting ending in ``:whole`` pads every
+remainder to a whole block (no short blocks, ``row_blocks.short_blocks``): its outputs must
+equal the same block size's with short blocks, bit for bit.
 
     .venv/bin/python bench/row_blocks.py [--n 128] [--settings 32x64 64x64 128x128] [--threads 1]
+    .venv/bin/python bench/row_blocks.py --n 32 --settings 128x32:whole 128x32
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=128, help="ifeval-lite prompts")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--settings", nargs="+", default=["32x64", "64x64", "128x128"],
-                        help="BLOCKxBATCH; the first is the baseline")
+                        help="BLOCKxBATCH[:whole]; the first is the baseline")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -45,9 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine(), "n": len(prompts), "settings": {}}
     print(report["machine"])
     baseline, first = None, None
+    short = row_blocks.SHORT_BLOCKS
     for setting in args.settings:
-        block, batch = (int(part) for part in setting.split("x"))
+        shape, _, whole = setting.partition(":")
+        block, batch = (int(part) for part in shape.split("x"))
         row_blocks.ROW_BLOCK = block  # read at call time by every blocked linear
+        row_blocks.SHORT_BLOCKS = () if whole else short
+        row_blocks._probed.clear()
         arm.backend._prefixes.clear()  # every setting pays for its shared prefix
         started = time.perf_counter()
         gens = arm.backend.generate(prompts, config, batch_size=batch)
@@ -59,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         speedup = ratio(baseline, seconds)
         report["settings"][setting] = {"seconds": round(seconds, 1), "speedup": speedup,
                                        "decode_rows_per_s": round(rows / seconds), "same_as_baseline": same}
-        print(f"block {block:4d} batch {batch:4d}: {seconds:7.1f} s  {rows / seconds:6.0f} rows/s  "
+        label = f"block {block:4d} batch {batch:4d}{' whole' if whole else ''}"
+        print(f"{label}: {seconds:7.1f} s  {rows / seconds:6.0f} rows/s  "
               f"x{speedup} vs {args.settings[0]}  {same}/{len(gens)} outputs as the baseline", flush=True)
     emit(report, args.json)
     return 0

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from evalkit.models.row_blocks import ROW_BLOCK, block_half_precision_linears, blocked_linear
+from evalkit.models.row_blocks import (
+    ROW_BLOCK,
+    SHORT_BLOCKS,
+    block_half_precision_linears,
+    blocked_linear,
+    short_blocks,
+)
 
 
 def test_a_row_gets_the_same_bits_in_any_batch_and_at_any_position():
@@ -58,3 +64,59 @@ def test_automatic_batch_fills_one_row_block_in_half_precision_and_stays_at_64_i
     assert fit_batch_size(model, capacity=64, wanted=None) == MAX_AUTO_BATCH == 64
     assert fit_batch_size(model.to(torch.bfloat16), capacity=64, wanted=None) == ROW_BLOCK == 128
     assert fit_batch_size(model, capacity=64, wanted=7) == 7  # an explicit batch size is kept
+
+
+def _whole_blocks(x, weight, bias=None):
+    """The reference: every remainder padded to a whole ROW_BLOCK block."""
+    rows = x.shape[0]
+    pad = -rows % ROW_BLOCK
+    flat = torch.cat([x, x.new_zeros(pad, x.shape[1])]) if pad else x
+    starts = range(0, flat.shape[0], ROW_BLOCK)
+    out = torch.cat([F.linear(flat[s:s + ROW_BLOCK], weight, bias) for s in starts])
+    return out[:rows]
+
+
+def test_short_blocks_give_the_bits_of_whole_blocks_for_the_default_models_products():
+    gen = torch.Generator().manual_seed(2)
+    for out_features, in_features, with_bias in ((1536, 576, False), (576, 1536, False), (192, 576, True),
+                                                 (576, 16, False)):
+        weight = torch.randn(out_features, in_features, generator=gen).bfloat16()
+        bias = torch.randn(out_features, generator=gen).bfloat16() if with_bias else None
+        sizes = short_blocks(weight, bias)
+        assert set(sizes) <= set(SHORT_BLOCKS)
+        for rows in (1, 5, 8, 31, 33, 64, 65, 127, ROW_BLOCK + 3, 2 * ROW_BLOCK + 40):
+            x = torch.randn(rows, in_features, generator=gen).bfloat16()
+            expected = _whole_blocks(x, weight, bias)
+            assert torch.equal(blocked_linear(x, weight, bias), expected), (out_features, rows)
+
+
+def test_a_block_size_whose_kernel_rounds_differently_is_never_used():
+    def row_count_dependent(x, weight, bias=None):  # a kernel whose sums depend on the block's rows
+        out = F.linear(x, weight, bias)
+        return out if x.shape[0] == ROW_BLOCK or x.shape[0] % 16 else out + 1
+
+    weight = torch.randn(64, 48).bfloat16()
+    assert short_blocks(weight, linear=row_count_dependent) == tuple(s for s in SHORT_BLOCKS if s % 16)
+    assert short_blocks(weight, linear=F.linear) == short_blocks(weight)  # probed once per kernel choice
+    assert short_blocks(weight.t()) == ()  # not contiguous: whole blocks only
+
+
+def test_short_blocks_are_probed_once_per_shape_and_thread_count(monkeypatch):
+    import evalkit.models.row_blocks as row_blocks
+
+    calls = []
+    real = row_blocks._probe
+    monkeypatch.setattr(row_blocks, "_probed", {})
+    monkeypatch.setattr(row_blocks, "_probe", lambda *a: calls.append(a) or real(*a))
+    weight = torch.randn(40, 24).bfloat16()
+    x = torch.randn(3, 24).bfloat16()
+    blocked_linear(x, weight)
+    blocked_linear(x, torch.randn(40, 24).bfloat16())
+    assert len(calls) == 1
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads > 1 else 2)
+        blocked_linear(x, weight)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == 2
