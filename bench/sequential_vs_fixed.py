@@ -8,9 +8,13 @@ per suite and candidate the verdict; then the sequential run's share of the fixe
 and time (target: at most 40 % of the samples) and whether every verdict and the gate agree.
 ``--reuse-cache`` runs both in the normal cache instead, sequential first, so after ``make demo``
 the fixed-n run generates only what the sequential one skipped (samples and verdicts compare;
-wall times do not).
+wall times do not). ``--modes`` picks the runs; ``each-round`` is ``--sequential
+--generate-ahead 0`` (every round generated on its own, 32 prompts to an engine call), the
+baseline for generating ahead in engine batches: same looks, same numbers, less wall time.
 
     .venv/bin/python bench/sequential_vs_fixed.py [--adapter runs/demo-adapter] [--limit N] [--reuse-cache]
+    .venv/bin/python bench/sequential_vs_fixed.py --suite ifeval-lite --limit 128 \\
+        --modes each-round sequential
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ def fresh_home(root: Path) -> Path:
     return home
 
 
-def run_compare(specs: list[str], suites: list[str], out: Path, *, sequential: bool, limit: int | None,
+MODES = {"fixed-n": [], "sequential": ["--sequential"],
+         "each-round": ["--sequential", "--generate-ahead", "0"]}
+
+
+def run_compare(specs: list[str], suites: list[str], out: Path, *, mode: str, limit: int | None,
                 home: Path | None, dtype: str = "auto") -> tuple[dict, float, int]:
     """(comparison document, wall seconds, exit code) of one whole ``evalkit compare`` process."""
     args = [sys.executable, "-m", "evalkit", "compare", *specs, "--gate", "examples/gate.yaml",
             "--out", str(out), "--dtype", dtype, *[a for s in suites for a in ("--suite", s)]]
-    if sequential:
-        args.append("--sequential")
+    args += MODES[mode]
     if limit:
         args += ["--limit", str(limit)]
     env = {**os.environ, **({"EVALKIT_HOME": str(home)} if home else {})}
@@ -54,7 +61,7 @@ def run_compare(specs: list[str], suites: list[str], out: Path, *, sequential: b
     code = subprocess.call(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     if code not in (0, 1):
-        raise SystemExit(f"evalkit compare exited {code} ({'sequential' if sequential else 'fixed-n'})")
+        raise SystemExit(f"evalkit compare exited {code} ({mode})")
     return json.loads((out / "comparison.json").read_text(encoding="utf-8")), seconds, code
 
 
@@ -88,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-cache", action="store_true",
                         help="both modes in the normal evalkit cache, sequential first (e.g. after "
                              "`make demo`): samples and verdicts compare, wall times do not")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=["fixed-n", "sequential"],
+                        help="runs to make, in this order")
     args = parser.parse_args(argv)
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -100,17 +109,29 @@ def main(argv: list[str] | None = None) -> int:
     suites = args.suite or DEMO_SUITES
     results = {}
     with tempfile.TemporaryDirectory(prefix="evalkit-seq-bench-") as tmp:
-        for mode in (("sequential", "fixed-n") if args.reuse_cache else ("fixed-n", "sequential")):
+        modes = sorted(args.modes, key=lambda m: m == "fixed-n") if args.reuse_cache else args.modes
+        for mode in modes:
             home = None if args.reuse_cache else fresh_home(Path(tmp) / mode)
             print(f"  {mode}: running the compare ...", flush=True)
             doc, seconds, code = run_compare(specs, suites, Path(tmp) / mode / "out", home=home,
-                                             sequential=mode == "sequential", limit=args.limit,
+                                             mode=mode, limit=args.limit,
                                              dtype=args.dtype)
             results[mode] = {"seconds": round(seconds, 1), "generations": generations(doc), "gate_exit": code,
                              "verdicts": verdicts(doc), "load_avg_1m": round(os.getloadavg()[0], 2),
-                             "stopping": (doc.get("sequential") or {}).get("suites")}
+                             "stopping": (doc.get("sequential") or {}).get("suites"),
+                             "rounds": (doc.get("sequential") or {}).get("rounds")}
             made = results[mode]["generations"]
             print(f"  {mode}: {made} generations in {seconds:.0f} s, gate exit {code}")
+    if "each-round" in results and "sequential" in results:
+        each, ahead = results["each-round"], results["sequential"]
+        same = each["rounds"] == ahead["rounds"] and each["verdicts"] == ahead["verdicts"]
+        print(f"\ngenerating ahead: {ahead['seconds']} s against {each['seconds']} s each round on its own "
+              f"(x{ratio(each['seconds'], ahead['seconds'])}); "
+              f"{ahead['generations']} vs {each['generations']} generations; "
+              f"{'the same rounds and verdicts' if same else 'ROUNDS OR VERDICTS DIFFER'}")
+    if not {"fixed-n", "sequential"} <= results.keys():
+        emit(results, args.json)
+        return 0
     fixed, seq = results["fixed-n"], results["sequential"]
     share = ratio(seq["generations"], fixed["generations"])
     disagree = {key: (word, seq["verdicts"].get(key)) for key, word in fixed["verdicts"].items()

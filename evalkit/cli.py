@@ -212,6 +212,11 @@ def compare(
     round_size: int = typer.Option(
         32, min=4, max=4096, help="Samples per suite per round with --sequential."
     ),
+    generate_ahead: int = typer.Option(
+        128, min=0, max=65536,
+        help="With --sequential, samples per suite a local model generates at once, ahead of the looks "
+             "(one engine batch; 0: each round as it comes).",
+    ),
     dtype: Optional[str] = _dtype_option(),
 ) -> None:
     """Compare models side by side with paired statistics; write the HTML report."""
@@ -239,6 +244,7 @@ def compare(
         max_failed_share=max_failed_share,
         sequential=sequential,
         round_size=round_size,
+        generate_ahead=generate_ahead,
         dtype=dtype,
     )
     comparison = run_compare(request, progress=progress_bar)

@@ -6,6 +6,7 @@ have long found it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from evalkit.trust.checks import TrustOptions, attach_trust, check_arms
 
 __all__ = ["CompareRequest", "compare", "write_outputs"]
 
+AHEAD_DIR = ".ahead"  # under runs/: a sequential compare's generations ahead of the looks, removed after
+
 
 @dataclass
 class CompareRequest:
@@ -61,6 +64,7 @@ class CompareRequest:
     max_failed_share: float = DEFAULT_MAX_FAILED_SHARE  # more failed samples than this: the suite is unusable
     sequential: bool = False  # generate in rounds, stop each suite once settled (compare/sequential_run.py)
     round_size: int = 32
+    generate_ahead: int = 128  # samples per suite a local arm generates at once in a sequential compare
     dtype: str | None = None  # every arm's compute dtype, overriding the specs' (all arms alike: no confound)
 
 
@@ -153,11 +157,23 @@ def compare(request: CompareRequest, progress: Callable | None = None) -> Compar
         from evalkit.compare.sequential_run import SequentialSettings, run_rounds
 
         t0 = time.perf_counter()
-        settings = SequentialSettings(round_size=request.round_size, alpha=1 - request.options.confidence)
+        settings = SequentialSettings(round_size=request.round_size, generate_ahead=request.generate_ahead,
+                                      alpha=1 - request.options.confidence)
+        scratch = request.out / "runs" / AHEAD_DIR
+
+        def generate_ahead(arm, batch: list) -> bool:
+            # into the cache only: the round that reaches these samples reads them from there
+            if cache is None or arm.spec.backend == "openai":
+                return False
+            run_arm(arm, batch, scratch, cache=cache, resume=False, progress=progress, draws=request.draws)
+            return True
+
+        shutil.rmtree(scratch, ignore_errors=True)
         runs, sequential_doc, overrides = run_rounds(
             arms, suites, settings=settings, gate=gate, min_effect=request.options.min_effect,
-            run_and_load=run_and_load,
+            run_and_load=run_and_load, generate_ahead=generate_ahead,
         )
+        shutil.rmtree(scratch, ignore_errors=True)
         timings["sequential_s"] = round(time.perf_counter() - t0, 2)
     else:
         runs = {s.name: {} for s in suites}

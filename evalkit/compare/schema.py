@@ -532,6 +532,8 @@ class SequentialLog(Doc):
     """Tests an early "improvement/regression shown" is divided over (candidates x suites)."""
     round_size: int
     """Samples added per round."""
+    generate_ahead: int = 0
+    """Samples per suite a local arm generated at once, ahead of the looks (0: each round as it came)."""
     rounds: list[Round]
     """The round log."""
     suites: dict[str, SequentialSuite]

@@ -10,6 +10,13 @@ has coverage ``1 - alpha`` at whatever round it stopped (the gate's rules need n
 gate passes only when every rule does); "improvement shown" is called at a level divided over
 the comparison's tests, and the p-values join the comparison's Holm family.
 
+The looks come every ``round_size`` samples, but a local model generates ``generate_ahead`` samples
+of a suite at a time (one engine batch: a decode step of 32 rows costs about what 128 do), into
+the generation cache, before the looks that use them; the looks never see a sample before its
+round, so the stopping rule is unchanged, and a suite that stops early has generated up to one
+batch it did not use (recorded as ``generated``).  Suites with a judge never generate ahead
+(each judged sample costs a call).
+
 lm-eval suites run at their full size (their documents are scored by lm-eval in one pass), as do
 suites whose scores leave [0, 1].  With a gate, a suite stops once the gated arm is settled (the
 gate's verdict is what the rounds are for); without one, once every candidate is.
@@ -29,7 +36,7 @@ from evalkit.compare.sequential import ClusterDesign, FinalLook, PairedSequence,
 from evalkit.suite.loader import Suite
 from evalkit.suite.spec import FORGETTING_KINDS
 
-__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "cluster_totals", "settle"]
+__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "cluster_totals", "judged", "settle"]
 
 METHOD = ("hedged betting confidence sequence (Waudby-Smith & Ramdas 2024) on cluster totals for early "
           "stops; fixed-n paired interval at the final look (union bound)")
@@ -40,6 +47,7 @@ class SequentialSettings:
     """How a sequential comparison spends its samples."""
 
     round_size: int = 32  # samples per suite per round (rounded up to whole clusters)
+    generate_ahead: int = 128  # samples per suite a local arm generates at once, ahead of the looks; 0: off
     alpha: float = 0.05
     early_share: float = 0.2  # of alpha, for the early-stopping sequence; the rest for the final look
 
@@ -58,6 +66,7 @@ class SuiteSequence:
     p_values: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     sequences: dict[str, PairedSequence] = field(default_factory=dict)  # candidate -> its sequence so far
+    reached: dict[str, int] = field(default_factory=dict)  # arm -> samples it generated ahead of the looks
 
     @property
     def total(self) -> int:
@@ -75,6 +84,17 @@ class SuiteSequence:
                 target += 1
         self.used = target
         return replace(self.suite, samples=samples[:target])
+
+    def ahead_prefix(self, arm: str, size: int) -> Suite | None:
+        """The suite cut to ``size`` more samples for ``arm`` to generate now, or None when it has them."""
+        if self.reached.get(arm, 0) >= self.used:
+            return None
+        self.reached[arm] = min(self.total, max(self.used, self.reached.get(arm, 0) + size))
+        return replace(self.suite, samples=self.suite.samples[: self.reached[arm]])
+
+    def generated(self, arms: list[str]) -> int:
+        """Generations made for this suite, all arms (those made ahead of the looks included)."""
+        return sum(max(self.used, self.reached.get(arm, 0)) for arm in arms)
 
     def record(self) -> dict:
         """This suite's line in comparison.json's round log."""
@@ -167,18 +187,28 @@ def scores_in_range(by_arm: dict[str, RunData]) -> bool:
 
 
 RunAndLoad = Callable[[object, list[Suite]], list[RunData]]
+GenerateAhead = Callable[[object, list[Suite]], bool]  # fills the generation cache; False: arm cannot
+
+
+def judged(suite: Suite) -> bool:
+    """Whether scoring the suite calls a judge model (so every generated sample costs a call)."""
+    from evalkit.judge.scorers import JudgeScorer
+
+    return any(isinstance(getattr(fn, "__self__", fn), JudgeScorer) for fn in suite.scorers.values())
 
 
 def run_rounds(
     arms: list, suites: list[Suite], *, settings: SequentialSettings, gate: GateSpec | None,
-    min_effect: float, run_and_load: RunAndLoad,
+    min_effect: float, run_and_load: RunAndLoad, generate_ahead: GenerateAhead | None = None,
 ) -> tuple[dict[str, dict[str, RunData]], dict, dict[tuple[str, str], dict]]:
     """Run every arm in rounds until each suite is settled.
 
     Returns the runs (as in a fixed-n compare, cut to what each suite used), the ``sequential``
     section of comparison.json, and the per-(suite, candidate) fields that replace the fixed-n
     interval and p-value (those are not valid after stopping on the data); the verdicts follow
-    from them with the comparison's Holm correction.
+    from them with the comparison's Holm correction.  ``generate_ahead`` (when given and
+    ``settings.generate_ahead`` > 0) generates each suite's next batch for an arm into the cache
+    before the round that needs it; the round's ``run_and_load`` then finds it there.
     """
     reference, candidates = arms[0].name, [a.name for a in arms[1:]]
     sequences = {
@@ -194,10 +224,17 @@ def run_rounds(
         for arm in arms:
             for suite, run in zip(fixed, run_and_load(arm, fixed)):
                 runs[suite.name][arm.name] = run
-    rounds, unbounded = [], set()
+    rounds, unbounded, cannot_ahead = [], set(), set()
     while pending := [q for q in sequences.values() if not q.settled]:
         prefixes = [q.next_prefix(settings.round_size, q.suite.spec.cluster_field) for q in pending]
         for arm in arms:
+            if generate_ahead is not None and settings.generate_ahead > 0 and arm.name not in cannot_ahead:
+                ahead = [(q, p) for q in pending if not judged(q.suite)
+                         if (p := q.ahead_prefix(arm.name, settings.generate_ahead)) is not None]
+                if ahead and not generate_ahead(arm, [p for _, p in ahead]):
+                    cannot_ahead.add(arm.name)
+                    for q, _ in ahead:
+                        q.reached.pop(arm.name, None)
             for q, run in zip(pending, run_and_load(arm, prefixes)):
                 runs[q.suite.name][arm.name] = run
         for q in pending:
@@ -231,10 +268,12 @@ def run_rounds(
         "alpha_final": levels.final,
         "family": levels.family,
         "round_size": settings.round_size,
+        "generate_ahead": settings.generate_ahead if generate_ahead is not None else 0,
         "rounds": rounds,
         "suites": {
             name: {"used": q.used, "total": q.total, "reason": q.reason, "role": q.role, "budget": q.budget,
-                   "generated": q.used * k_arms, "fixed_n_would_generate": q.total * k_arms}
+                   "generated": q.generated([a.name for a in arms]),
+                   "fixed_n_would_generate": q.total * k_arms}
             for name, q in sequences.items()
         },
         "fixed_n_suites": [s.name for s in fixed] + sorted(unbounded),

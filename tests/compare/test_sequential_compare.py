@@ -51,7 +51,7 @@ def test_unchanged_model_is_cleared_early_and_the_rest_is_never_generated(
 ):
     suite = _suite_with_targets(tmp_path, tiny_model_dir, "echo", "regression", 400)
     out = tmp_path / "cmp"
-    code, output = _compare(*specs, "--suite", suite, "--out", out, "--sequential")
+    code, output = _compare(*specs, "--suite", suite, "--out", out, "--sequential", "--generate-ahead", "0")
     assert code == 0, output
     doc = json.loads((out / "comparison.json").read_text())
     seq = doc["sequential"]["suites"]["echo"]
@@ -70,9 +70,47 @@ def test_unchanged_model_is_cleared_early_and_the_rest_is_never_generated(
     html = (out / "index.html").read_text()
     assert "Sequential stopping" in html and "forgetting ruled out" in html
 
-    again_code, _ = _compare(*specs, "--suite", suite, "--out", out, "--sequential")
+    again_code, _ = _compare(*specs, "--suite", suite, "--out", out, "--sequential", "--generate-ahead", "0")
     again = json.loads((out / "comparison.json").read_text())
     assert again_code == 0 and again["sequential"]["rounds"] == rounds  # a re-run replays the same sequence
+
+
+def test_generating_ahead_in_engine_batches_changes_no_look_and_no_number(
+    tmp_path, tiny_model_dir, specs, isolated_home, monkeypatch
+):
+    from evalkit.models.hf_backend import HFBackend
+
+    suite = _suite_with_targets(tmp_path, tiny_model_dir, "echo", "regression", 400)
+    batches = []
+    generate = HFBackend.generate
+
+    def counted(self, prompts, *args, **kwargs):
+        batches.append(len(prompts))
+        return generate(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(HFBackend, "generate", counted)
+    docs = {}
+    for ahead in (0, 128):
+        batches.clear()
+        out = tmp_path / f"ahead{ahead}"
+        monkeypatch.setenv("EVALKIT_HOME", str(tmp_path / f"home{ahead}"))  # each run its own cache
+        code, output = _compare(*specs, "--suite", suite, "--out", out, "--sequential",
+                                "--generate-ahead", str(ahead))
+        assert code == 0, output
+        docs[ahead] = (json.loads((out / "comparison.json").read_text()), list(batches))
+        assert not (out / "runs" / ".ahead").exists()
+    (plain, plain_batches), (ahead, ahead_batches) = docs[0], docs[128]
+    used = plain["sequential"]["suites"]["echo"]["used"]
+    batches_ahead = -(-used // 128)
+    assert used % 128 and batches_ahead * 128 < 400  # it stopped inside a batch generated ahead
+    assert ahead["sequential"]["rounds"] == plain["sequential"]["rounds"]
+    assert ahead["suites"][0]["deltas"] == plain["suites"][0]["deltas"]
+    assert ahead["sequential"]["generate_ahead"] == 128 and plain["sequential"]["generate_ahead"] == 0
+    assert ahead["sequential"]["suites"]["echo"]["generated"] == 2 * 128 * batches_ahead
+    assert plain["sequential"]["suites"]["echo"]["generated"] == 2 * used
+    # both arms are one model, so the second finds the first's outputs cached: one engine call a batch
+    assert plain_batches == [32] * (used // 32)  # every round generated on its own
+    assert ahead_batches == [128] * batches_ahead  # and every round found its samples cached
 
 
 def test_task_improvement_stops_after_the_first_round_and_forgetting_needs_its_budget(
