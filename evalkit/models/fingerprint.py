@@ -65,6 +65,9 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
         if model_part["dtype"] != "float32" and spec.quantization == "none":
             # half-precision linears run on fixed row blocks (evalkit.models.row_blocks): other numbers
             model_part["gemm_row_block"] = ROW_BLOCK
+        if model_part["dtype"] != "float32" and spec.adapter:
+            # the adapter's float32 LoRA linears run row-blocked beside a half-precision base
+            model_part["adapter_row_block"] = ROW_BLOCK
     return {
         **model_part,
         "adapter": adapter_fingerprint(spec.adapter),

@@ -12,8 +12,11 @@ threads run about half as fast as one. The choice is therefore
 
 :class:`ThreadGovernor` applies it and re-checks at most every few seconds,
 so a long generation follows the load as other jobs start and stop (a change
-applies once two checks in a row agree on it). Results
-do not depend on the thread count (tests/speed checks 1 vs 2 threads).
+applies once two checks in a row agree on it). A half-precision arm's results
+do not depend on the thread count (:mod:`evalkit.models.row_blocks` runs a
+product whose bits would change on one thread; tests/speed checks 1 vs 2
+threads); a float32 arm's are MKL's, which on some CPUs round differently on
+two threads (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -119,3 +119,43 @@ def test_a_drop_inside_the_budget_passes_the_gate_about_as_often_as_at_fixed_n()
     out = simulate_sequential(Scenario("drop", 541, 1, delta=-0.05, checks=4), 30, seed=6)
     assert out.ruled_out >= out.fixed_ruled_out - 0.15 and out.fixed_ruled_out >= 0.6
     assert out.wrong_call == 0 and out.covered >= 0.9
+
+
+def test_an_arm_generates_ahead_once_per_batch_and_never_past_the_suite():
+    from pathlib import Path
+
+    from evalkit.compare.sequential_run import SuiteSequence
+    from evalkit.suite.loader import Suite
+    from evalkit.suite.spec import SuiteSpec
+    from evalkit.types import Sample
+
+    spec = SuiteSpec.model_validate({"name": "s", "kind": "regression", "data": "data.jsonl",
+                                     "scorers": [{"name": "exact_match"}]})
+    suite = Suite(spec, Path("."), [Sample(id=f"x{i}", input="q", target="a") for i in range(300)])
+    seq = SuiteSequence(suite, budget=0.08, role="forgetting")
+    sizes = []
+    while seq.used < seq.total:
+        seq.next_prefix(32, None)
+        cut = seq.ahead_prefix("base", 128)
+        sizes.append(None if cut is None else len(cut.samples))
+    assert sizes == [128, None, None, None, 256, None, None, None, 300, None]
+    assert seq.generated(["base", "other"]) == 300 + 300
+    seq2 = SuiteSequence(suite, budget=0.08, role="forgetting")
+    seq2.next_prefix(32, None)
+    seq2.ahead_prefix("base", 128)
+    assert seq2.generated(["base", "other"]) == 128 + 32  # "other" could not generate ahead
+
+
+def test_a_suite_scored_by_a_judge_is_recognised():
+    from pathlib import Path
+
+    from evalkit.compare.sequential_run import judged
+    from evalkit.judge.scorers import JudgeScorer
+    from evalkit.suite.loader import Suite
+    from evalkit.suite.spec import SuiteSpec
+
+    spec = SuiteSpec.model_validate({"name": "s", "kind": "regression", "data": "data.jsonl",
+                                     "scorers": [{"name": "exact_match"}]})
+    plain = Suite(spec, Path("."), [], scorers={"exact_match": lambda sample, text: 1.0})
+    assert not judged(plain)
+    assert judged(Suite(spec, Path("."), [], scorers={"judge": object.__new__(JudgeScorer)}))

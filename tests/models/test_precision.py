@@ -45,3 +45,17 @@ def test_half_precision_fingerprints_record_the_gemm_row_block(tiny_model_dir):
     full = fingerprint_parts(ModelSpec(base=base, dtype="float32"), base, "w")
     assert half["gemm_row_block"] == ROW_BLOCK
     assert "gemm_row_block" not in full  # float32 fingerprints (and their baselines) stay as they were
+
+
+def test_half_precision_adapter_fingerprints_record_that_the_adapter_is_row_blocked(tiny_model_dir, tmp_path):
+    from evalkit.models.row_blocks import ROW_BLOCK
+
+    base = str(tiny_model_dir)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    half = fingerprint_parts(ModelSpec(base=base, dtype="bfloat16", adapter=str(adapter)), base, "w")
+    full = fingerprint_parts(ModelSpec(base=base, dtype="float32", adapter=str(adapter)), base, "w")
+    plain = fingerprint_parts(ModelSpec(base=base, dtype="bfloat16"), base, "w")
+    assert half["adapter_row_block"] == ROW_BLOCK  # generations cached before the adapter was blocked differ
+    assert "adapter_row_block" not in full and "adapter_row_block" not in plain  # their caches stay valid

@@ -10,6 +10,7 @@ from evalkit.models.row_blocks import (
     SHORT_BLOCKS,
     block_half_precision_linears,
     blocked_linear,
+    runs_on_one_thread,
     short_blocks,
 )
 
@@ -37,20 +38,22 @@ def test_blocked_equals_plain_linear_to_rounding_and_keeps_the_shape():
     assert blocked_linear(x[:0], weight).shape == (0, 101, 64)
 
 
-def test_only_plain_half_precision_linears_are_blocked_and_only_once():
+def test_a_half_precision_models_plain_linears_are_blocked_float32_ones_too_and_only_once():
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 8))
     model[0].to(torch.bfloat16)
-    model[1].to(torch.float16)
+    model[1].to(torch.float16)  # model[2] stays float32, as peft keeps a LoRA adapter's matrices
 
     class Subclass(torch.nn.Linear):  # bitsandbytes' quantized layers subclass nn.Linear
         pass
 
     model.append(Subclass(8, 8).to(torch.bfloat16))
-    assert block_half_precision_linears(model) == 2  # the float32 layer and the subclass are left alone
+    assert block_half_precision_linears(model) == 3  # the subclass is left alone
     assert block_half_precision_linears(model) == 0
-    assert "forward" in vars(model[0]) and "forward" not in vars(model[2]) and "forward" not in vars(model[3])
+    assert all("forward" in vars(model[i]) for i in range(3)) and "forward" not in vars(model[3])
     x = torch.randn(5, 8).bfloat16()
     torch.testing.assert_close(model[0](x), blocked_linear(x, model[0].weight, model[0].bias), rtol=0, atol=0)
+    float32_model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 8))
+    assert block_half_precision_linears(float32_model) == 0  # MKL's float32 kernels are left as they are
 
 
 def test_automatic_batch_fills_one_row_block_in_half_precision_and_stays_at_64_in_float32():
@@ -120,3 +123,34 @@ def test_short_blocks_are_probed_once_per_shape_and_thread_count(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert len(calls) == 2
+
+
+_LINEAR = F.linear
+
+
+def _thread_count_dependent(x, weight, bias=None):
+    """A kernel that splits its sums across threads: more than one thread changes the last bits."""
+    out = _LINEAR(x, weight, bias)
+    return out if torch.get_num_threads() == 1 else out + 1
+
+
+def test_a_product_whose_bits_change_with_the_thread_count_runs_on_one_thread(monkeypatch):
+    import evalkit.models.row_blocks as row_blocks
+
+    weight = torch.randn(64, 48).bfloat16()
+    x = torch.randn(200, 48).bfloat16()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert runs_on_one_thread(weight, linear=_thread_count_dependent)
+        assert not runs_on_one_thread(weight, linear=F.linear)
+        assert short_blocks(weight, linear=_thread_count_dependent) == short_blocks(weight)
+        monkeypatch.setattr(row_blocks, "_probed", {})
+        monkeypatch.setattr(F, "linear", _thread_count_dependent)  # what blocked_linear runs, probe included
+        two_threads = blocked_linear(x, weight)
+        assert torch.get_num_threads() == 2  # restored for the thread governor
+        torch.set_num_threads(1)
+        assert torch.equal(blocked_linear(x, weight), two_threads)
+        assert not runs_on_one_thread(weight, linear=_thread_count_dependent)  # one thread: no comparison
+    finally:
+        torch.set_num_threads(threads)

@@ -48,6 +48,18 @@ def test_bf16_lora_arm_runs_batch_invariant_and_differs_from_base(tiny_model_dir
     assert base.backend.loaded() is tuned.backend.loaded()  # one bfloat16 base for both arms
 
 
+def test_lora_float32_matrices_on_a_bfloat16_base_are_row_blocked(tiny_model_dir, tiny_adapter_dir):
+    """peft keeps them in float32, whose MKL kernel changes with the row count too."""
+    from evalkit.models.hf_loading import attach_adapter
+
+    loaded = BasePool().get(str(tiny_model_dir), "bfloat16", "none")
+    attach_adapter(loaded, str(tiny_adapter_dir))
+    lora = [module for name, module in loaded.model.named_modules()
+            if type(module) is torch.nn.Linear and ("lora_A" in name or "lora_B" in name)]
+    assert lora and {module.weight.dtype for module in lora} == {torch.float32}
+    assert all(getattr(module, "_evalkit_row_blocked", False) for module in lora)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_thread_count_does_not_change_outputs(tiny_model_dir, dtype):
     arm = _arm(tiny_model_dir, BasePool(), dtype)
