@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=128, help="ifeval-lite prompts")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--settings", nargs="+", default=["32x1", "128x1", "128x2"],
-                        help="BATCHxTHREADS; the first is the baseline")
+                        help="BATCHxTHREADS or BATCH (at --threads); the first is the baseline")
+    parser.add_argument("--threads", type=int, default=1, help="threads of a setting given as BATCH")
     parser.add_argument("--unblock-adapter", action="store_true",
                         help="leave the adapter's float32 linears unblocked")
     parser.add_argument("--json", default=None)
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.adapter or 'base'} in {model.dtype}{note}")
     first = None
     for setting in args.settings:
-        batch, threads = (int(part) for part in setting.split("x"))
+        batch, _, threads = setting.partition("x")
+        batch, threads = int(batch), int(threads or args.threads)
         torch.set_num_threads(threads)
         started = time.perf_counter()
         outputs = [(g.text, g.new_tokens) for g in arm.backend.generate(prompts, config, batch_size=batch)]

@@ -38,6 +38,7 @@ SCRIPTS = {
     "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
     "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
     "row_blocks": ([], ["--n", "16", "--max-new-tokens", "32"], True),
+    "batch_invariance": ([], ["--n", "16", "--max-new-tokens", "32"], True),
 }
 
 
@@ -73,6 +74,9 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "row_blocks":
         settings = report["settings"].items()
         return ", ".join(f"{k} {v['decode_rows_per_s']} rows/s (x{v['speedup']})" for k, v in settings)
+    if name == "batch_invariance":
+        differ = ", ".join(f"{k} {v['differ']}" for k, v in report["settings"].items())
+        return f"greedy outputs of {report['n']} differing from the first setting: {differ} (target: all 0)"
     if name == "matmul_peak":
         engine = report["paths"]["evalkit engine"]
         return f"engine useful work = {engine['fraction_of_peak']:.0%} of the fp32 matmul peak"
