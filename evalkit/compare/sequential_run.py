@@ -224,14 +224,16 @@ def run_rounds(
         for arm in arms:
             for suite, run in zip(fixed, run_and_load(arm, fixed)):
                 runs[suite.name][arm.name] = run
-    rounds, unbounded, cannot_ahead = [], set(), set()
+    rounds, unbounded, cannot_ahead, went_ahead = [], set(), set(), False
     while pending := [q for q in sequences.values() if not q.settled]:
         prefixes = [q.next_prefix(settings.round_size, q.suite.spec.cluster_field) for q in pending]
         for arm in arms:
             if generate_ahead is not None and settings.generate_ahead > 0 and arm.name not in cannot_ahead:
                 ahead = [(q, p) for q in pending if not judged(q.suite)
                          if (p := q.ahead_prefix(arm.name, settings.generate_ahead)) is not None]
-                if ahead and not generate_ahead(arm, [p for _, p in ahead]):
+                if ahead and generate_ahead(arm, [p for _, p in ahead]):
+                    went_ahead = True
+                elif ahead:
                     cannot_ahead.add(arm.name)
                     for q, _ in ahead:
                         q.reached.pop(arm.name, None)
@@ -268,7 +270,7 @@ def run_rounds(
         "alpha_final": levels.final,
         "family": levels.family,
         "round_size": settings.round_size,
-        "generate_ahead": settings.generate_ahead if generate_ahead is not None else 0,
+        "generate_ahead": settings.generate_ahead if went_ahead else 0,  # 0: no arm did (remote, judged)
         "rounds": rounds,
         "suites": {
             name: {"used": q.used, "total": q.total, "reason": q.reason, "role": q.role, "budget": q.budget,
