@@ -50,11 +50,12 @@ class Scenario:
     draws: int = 1  # repeated draws per item
     draws_as_ids: bool = False  # store each draw as its own sample id (the mistake clusters fix)
     declare_clusters: bool = True
+    singletons: int = 0  # extra items in clusters of their own (unequal sizes, like general-knowledge)
 
     @property
     def n(self) -> int:
         """Items in one simulated suite."""
-        return self.clusters * self.per_cluster
+        return self.clusters * self.per_cluster + self.singletons
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ def _draw_suite(s: Scenario, rng: np.random.Generator) -> tuple[dict, dict, dict
                 ref[sid], cand[sid] = r_scores.tolist(), c_scores.tolist()
             else:
                 ref[sid], cand[sid] = float(r_scores[0]), float(c_scores[0])
+    for j in range(s.singletons):
+        p = rng.uniform(0.25 + margin, 0.75 - margin)
+        u = rng.random(s.checks)
+        u2 = np.where(rng.random(s.checks) < s.concordance, u, rng.random(s.checks))
+        sid = f"single-{j}"
+        ref[sid], cand[sid], clusters[sid] = float((u < p).mean()), float((u2 < p + s.delta).mean()), sid
     return ref, cand, clusters if s.declare_clusters else {}
 
 
@@ -212,8 +219,10 @@ def simulate_sequential(
         groups: dict = {}
         for sid in ref:
             groups.setdefault(clusters.get(sid, sid) if clusters else sid, []).append(sid)
-        sizes = [len(ids) for ids in groups.values()]
-        totals = [sum(float(np.mean(cand[i]) - np.mean(ref[i])) for i in ids) for ids in groups.values()]
+        keys = list(groups)
+        units = [groups[keys[i]] for i in rng.permutation(len(keys))]  # a seeded order, as a suite's
+        sizes = [len(ids) for ids in units]
+        totals = [sum(float(np.mean(cand[i]) - np.mean(ref[i])) for i in ids) for ids in units]
         design = ClusterDesign.from_sizes(sizes)
         pairs = prepare_pairs(ref, cand, clusters=clusters or None)
         full = analyse_pairs(pairs, confidence=1 - alpha, seed=t, permutation_resamples=2000)
@@ -224,7 +233,7 @@ def simulate_sequential(
             while n_items < target:
                 n_items += sizes[taken]
                 taken += 1
-            sequence.add(totals[first:taken])
+            sequence.add(totals[first:taken], sizes[first:taken])
             exhausted = taken >= len(sizes)
             final = None
             if exhausted:

@@ -9,12 +9,14 @@ The method is the hedged betting confidence sequence of Waudby-Smith & Ramdas (2
 means of bounded random variables by betting", JRSS-B 86(1):1-27, §4 (Theorem 3, predictable
 plug-in bets truncated at ``c = 1/2``; the bets are tuned for half the suite's clusters, their
 eq. for a target sample size, which any bet fixed before the data may be without losing
-validity).  Each observation is one cluster's total paired difference over the largest cluster's
-size (one sample's difference when unclustered), mapped from [-1, 1] to [0, 1]: for every
-candidate mean ``m`` one gambler bets that the data's mean is above ``m`` and another that it is
-below, each with half the stake; ``m`` leaves the sequence once their combined wealth reaches
-``1 / alpha`` (a nonnegative martingale under ``m``, so Ville's inequality bounds the chance that
-a true ``m`` ever leaves by ``alpha``).  Observations must arrive in an order fixed before the
+validity).  Each observation is one cluster: its total paired difference ``T`` and its size
+``S`` (one sample when unclustered).  For every candidate per-sample mean ``d`` one gambler bets
+that ``T - d S`` is positive on average and another that it is negative, each with half the
+stake; the increment has mean zero exactly when ``d = E[T] / E[S]`` (the pooled per-sample
+mean, as the fixed-n analysis reports it), so unequal clusters cost no width; ``d`` leaves the
+sequence once their combined wealth reaches ``1 / alpha`` (a nonnegative martingale under the
+true ``d`` when clusters arrive in random order, so Ville's inequality bounds the chance that it
+ever leaves by ``alpha``).  Observations must arrive in an order fixed before the
 data are seen (a seeded sample order), whole clusters at a time.
 
 A suite that runs out of samples gets a final look: the fixed-n paired interval (the one a
@@ -43,7 +45,13 @@ _TRUNCATION = 0.5
 
 @dataclass
 class BettingConfidenceSequence:
-    """The running hedged-betting confidence sequence for the mean of paired differences in [-1, 1].
+    """The running hedged-betting confidence sequence for a per-sample mean paired difference in [-1, 1].
+
+    Observations are clusters: each one's total difference and size (one sample each when
+    unclustered), with sizes at most ``max_size``.  For a candidate mean ``d`` the increment of
+    cluster ``i`` is ``(total_i - d * size_i) / max_size``, whose expectation is zero exactly when
+    ``d`` is the per-sample mean ``E[total] / E[size]`` (the ratio the fixed-n analysis estimates),
+    whatever the sizes; it lies in ``[-(1 + d), 1 - d]``.
 
     >>> cs = BettingConfidenceSequence(alpha=0.05)
     >>> cs.update([0.0] * 400)
@@ -54,63 +62,75 @@ class BettingConfidenceSequence:
 
     alpha: float = 0.05
     horizon: int | None = None  # tune the bets for this many observations (None: for every n alike)
-    _grid: np.ndarray = field(default_factory=lambda: np.linspace(0.0, 1.0, _GRID))
+    max_size: int = 1  # the largest cluster the suite has
+    mean_size: float = 1.0  # its mean cluster size (the prior for the bets' variance estimate)
+    _grid: np.ndarray = field(default_factory=lambda: np.linspace(-1.0, 1.0, _GRID))
     _log_up: np.ndarray = field(init=False)
     _log_down: np.ndarray = field(init=False)
     _alive: np.ndarray = field(init=False)
     n: int = 0
-    _sum: float = 0.0
-    _sq: float = 0.0
-    _log_null_up: float = 0.0  # the two gamblers' wealth against "no difference" (m = 1/2)
-    _log_null_down: float = 0.0
-    _max_log_null: float = 0.0
+    _sum_t: float = 0.0  # running sums of totals and sizes over max_size
+    _sum_w: float = 0.0
+    _sq: tuple[float, float, float] = (0.0, 0.0, 0.0)  # sums of a*a, a*b, b*b (see update)
+    _max_log_null: float = 0.0  # the hedged wealth against "no difference" (d = 0), at its highest
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.horizon is not None and self.horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {self.horizon}")
+        if self.max_size < 1 or not 0 < self.mean_size <= self.max_size:
+            raise ValueError(f"cluster sizes must satisfy 0 < mean_size <= max_size, got "
+                             f"{self.mean_size} and {self.max_size}")
         self._log_up = np.zeros(_GRID)
         self._log_down = np.zeros(_GRID)
         self._alive = np.ones(_GRID, dtype=bool)
+        self._zero = int(np.argmin(np.abs(self._grid)))
 
-    def update(self, differences: Sequence[float]) -> None:
-        """Add observations (each a difference in [-1, 1]) in their fixed order."""
-        values = np.asarray(differences, dtype=float).reshape(-1)
+    def update(self, totals: Sequence[float], sizes: Sequence[int] | None = None) -> None:
+        """Add clusters in their fixed order: each one's total difference and size (1 each if omitted).
+
+        A total must lie in ``[-size, size]`` (each sample's difference in [-1, 1]).
+        """
+        values = np.asarray(totals, dtype=float).reshape(-1)
         if values.size == 0:
             return
-        bad = values[(values < -1.0 - 1e-12) | (values > 1.0 + 1e-12) | np.isnan(values)]
+        weights = np.ones(values.size) if sizes is None else np.asarray(sizes, dtype=float).reshape(-1)
+        if weights.shape != values.shape:
+            raise ValueError(f"{values.size} cluster totals but {weights.size} sizes")
+        if (weights < 0).any() or (weights > self.max_size).any():
+            raise ValueError(f"a cluster size must lie in [0, {self.max_size}], got {weights.max()}")
+        bad = values[(np.abs(values) > weights + 1e-9) | np.isnan(values)]
         if bad.size:
-            raise ValueError(f"a paired difference must lie in [-1, 1], got {bad[0]}")
-        xs = np.clip((values + 1.0) / 2.0, 0.0, 1.0)
-        lams = np.empty(xs.size)
-        for i, x in enumerate(xs):  # the bets: predictable, from the observations before each one
-            t = self.n + 1
-            mean_prev = (0.5 + self._sum) / t
-            var_prev = (0.25 + self._sq) / t
-            spread = self.horizon if self.horizon else t * math.log(1 + t)
-            lams[i] = math.sqrt(2 * math.log(2 / self.alpha) / (var_prev * spread))
-            self.n = t
-            self._sum += float(x)
-            self._sq += (float(x) - mean_prev) ** 2
-        m = self._grid[None, :]
-        lam = lams[:, None]
-        with np.errstate(divide="ignore"):
-            lam_up = np.minimum(lam, _TRUNCATION / np.maximum(m, 1e-12))
-            lam_down = np.minimum(lam, _TRUNCATION / np.maximum(1 - m, 1e-12))
-        step = xs[:, None] - m
+            raise ValueError(f"a paired difference must lie in [-1, 1], got a cluster total of {bad[0]}")
+        ts, ws = values / self.max_size, weights / self.max_size
+        prior_w = self.mean_size / self.max_size
+        # The bets are predictable: from the clusters before each one.  The variance of the increment
+        # t - d w is estimated (WSR's sigma-hat, prior included) as (prior + A - 2 d B + d^2 C) / n with
+        # a, b each cluster's deviation of t and w from the running means before it.
+        moments = np.empty((values.size, 3))  # per cluster: (prior + A, B, C) / n, times the bets' spread
+        for i, (t_i, w_i) in enumerate(zip(ts, ws)):
+            k = self.n + 1
+            aa, ab, bb = self._sq
+            spread = self.horizon if self.horizon else k * math.log(1 + k)
+            moments[i] = ((prior_w**2 + aa) / k * spread, ab / k * spread, bb / k * spread)
+            a = float(t_i) - self._sum_t / k
+            b = float(w_i) - (prior_w + self._sum_w) / k
+            self.n, self._sum_t, self._sum_w = k, self._sum_t + float(t_i), self._sum_w + float(w_i)
+            self._sq = (aa + a * a, ab + a * b, bb + b * b)
+        d = self._grid[None, :]
+        var = moments[:, :1] - 2 * d * moments[:, 1:2] + d * d * moments[:, 2:3]
+        lam = np.sqrt(2 * math.log(2 / self.alpha) / np.maximum(var, 1e-12))
+        lam_up = np.minimum(lam, _TRUNCATION / np.maximum(1 + d, 1e-12))
+        lam_down = np.minimum(lam, _TRUNCATION / np.maximum(1 - d, 1e-12))
+        step = ts[:, None] - d * ws[:, None]
         log_up = self._log_up + np.cumsum(np.log1p(lam_up * step), axis=0)
         log_down = self._log_down + np.cumsum(np.log1p(-lam_down * step), axis=0)
         hedged = np.logaddexp(log_up, log_down) + math.log(0.5)
         # the running intersection: a mean that left the sequence after any observation stays out
         self._alive &= hedged.max(axis=0) < math.log(1 / self.alpha)
+        self._max_log_null = max(self._max_log_null, float(hedged[:, self._zero].max()))
         self._log_up, self._log_down = log_up[-1], log_down[-1]
-        bets = np.minimum(lams, 2 * _TRUNCATION)
-        null_up = self._log_null_up + np.cumsum(np.log1p(bets * (xs - 0.5)))
-        null_down = self._log_null_down + np.cumsum(np.log1p(-bets * (xs - 0.5)))
-        null = np.logaddexp(null_up, null_down) + math.log(0.5)
-        self._max_log_null = max(self._max_log_null, float(null.max()))
-        self._log_null_up, self._log_null_down = float(null_up[-1]), float(null_down[-1])
 
     @property
     def p_value(self) -> float:
@@ -118,26 +138,24 @@ class BettingConfidenceSequence:
         return float(min(1.0, math.exp(-self._max_log_null)))
 
     def interval(self) -> tuple[float, float]:
-        """The current interval for the mean difference (on [-1, 1]); the whole range before any data."""
+        """The current interval for the per-sample mean difference; the whole range before any data."""
         if not self._alive.any():  # only possible through rounding at the grid's resolution
-            centre = 2 * ((0.5 + self._sum) / (self.n + 1)) - 1
+            centre = self._sum_t / max(self._sum_w, 1e-12) if self.n else 0.0
             return centre, centre
         alive = self._grid[self._alive]
-        step = 1.0 / (_GRID - 1)
-        low, high = max(alive[0] - step, 0.0), min(alive[-1] + step, 1.0)
-        return float(2 * low - 1), float(2 * high - 1)
+        step = 2.0 / (_GRID - 1)
+        return float(max(alive[0] - step, -1.0)), float(min(alive[-1] + step, 1.0))
 
 
 @dataclass(frozen=True)
 class ClusterDesign:
     """A suite's clusters as the sequence sees them: how many, their mean and largest size.
 
-    Each observation is a cluster's *total* paired difference divided by the largest cluster's
-    size (so it lies in [-1, 1]); its mean is the per-sample mean difference times
-    ``mean_size / max_size``, known from the suite's design.  Scaling the interval back by
-    ``max_size / mean_size`` gives an interval for the per-sample mean difference, the quantity
-    the fixed-n analysis reports, whatever the cluster sizes (a mean of cluster means would
-    weigh a 20-sample cluster like a single sample).
+    Each observation is a cluster's *total* paired difference with its size; the sequence is on
+    the per-sample mean (total over size, pooled), the quantity the fixed-n analysis reports,
+    whatever the cluster sizes (a mean of cluster means would weigh a 20-sample cluster like a
+    single sample).  The largest size bounds each increment; the mean size is the prior of the
+    bets' variance estimate.
     """
 
     n_clusters: int
@@ -150,11 +168,6 @@ class ClusterDesign:
         if not sizes or min(sizes) < 1:
             raise ValueError("a suite needs at least one cluster, each with at least one sample")
         return cls(len(sizes), sum(sizes) / len(sizes), max(sizes))
-
-    @property
-    def scale(self) -> float:
-        """From the observations' mean to the per-sample mean difference."""
-        return self.max_size / self.mean_size
 
     @property
     def horizon(self) -> int:
@@ -213,29 +226,24 @@ class SequentialDecision:
     p_value: float = 1.0
 
 
-def _scaled(cs: BettingConfidenceSequence, design: ClusterDesign) -> tuple[float, float]:
-    low, high = cs.interval()
-    return max(-1.0, low * design.scale), min(1.0, high * design.scale)
-
-
 class PairedSequence:
     """One suite x candidate's sequential inference, fed a round of clusters' total differences at a time."""
 
     def __init__(self, design: ClusterDesign, levels: SequentialLevels) -> None:
         self.design, self.levels = design, levels
-        self._early = BettingConfidenceSequence(alpha=levels.early, horizon=design.horizon)
-        self._strict = BettingConfidenceSequence(alpha=levels.strict, horizon=design.horizon)
+        sizes = {"horizon": design.horizon, "max_size": design.max_size, "mean_size": design.mean_size}
+        self._early = BettingConfidenceSequence(alpha=levels.early, **sizes)
+        self._strict = BettingConfidenceSequence(alpha=levels.strict, **sizes)
 
     @property
     def clusters(self) -> int:
         """Clusters observed so far."""
         return self._early.n
 
-    def add(self, totals: Sequence[float]) -> None:
-        """Observe the next clusters' total paired differences, in the suite's order."""
-        observations = [t / self.design.max_size for t in totals]
-        self._early.update(observations)
-        self._strict.update(observations)
+    def add(self, totals: Sequence[float], sizes: Sequence[int] | None = None) -> None:
+        """Observe the next clusters' total paired differences and sizes (1 each if omitted), in order."""
+        self._early.update(totals, sizes)
+        self._strict.update(totals, sizes)
 
     def decide(self, *, role: str, budget: float, exhausted: bool, gated: bool = False,
                final: FinalLook | None = None) -> SequentialDecision:
@@ -253,7 +261,7 @@ class PairedSequence:
         * any suite stops when it runs out of samples.
         """
         levels = self.levels
-        low, high = _scaled(self._early, self.design)
+        low, high = self._early.interval()
         p_value = min(1.0, self._early.p_value * levels.alpha / levels.early)
         if final is not None:
             if max(low, final.low) <= min(high, final.high):
@@ -261,7 +269,7 @@ class PairedSequence:
             else:  # both cannot cover; the fixed-n look is the one the final round is judged on
                 low, high = final.low, final.high
             p_value = min(p_value, final.p_value * levels.alpha / levels.final)
-        strict_low, strict_high = _scaled(self._strict, self.design)
+        strict_low, strict_high = self._strict.interval()
         reason = "undecided"
         if role == "task":
             reason = ("improvement shown" if strict_low > 0 else "regression shown" if strict_high < 0
@@ -281,9 +289,12 @@ class PairedSequence:
 
 def decide_suite(
     totals: Sequence[float], design: ClusterDesign, levels: SequentialLevels, *, role: str, budget: float,
-    exhausted: bool, gated: bool = False, final: FinalLook | None = None,
+    exhausted: bool, gated: bool = False, final: FinalLook | None = None, sizes: Sequence[int] | None = None,
 ) -> SequentialDecision:
-    """The stop rule of :meth:`PairedSequence.decide` applied once, to every cluster total so far."""
+    """The stop rule of :meth:`PairedSequence.decide` applied once, to every cluster so far.
+
+    ``sizes`` are the clusters' sizes in the same order (one sample each when omitted).
+    """
     sequence = PairedSequence(design, levels)
-    sequence.add(totals)
+    sequence.add(totals, sizes)
     return sequence.decide(role=role, budget=budget, exhausted=exhausted, gated=gated, final=final)

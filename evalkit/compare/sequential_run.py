@@ -116,19 +116,23 @@ def budget_for(suite: Suite, gate: GateSpec | None, min_effect: float) -> float:
 
 def cluster_totals(
     ref: RunData, cand: RunData, ids: list[str], cluster_of: Callable[[str], object]
-) -> list[float]:
-    """Each cluster's total paired difference (one sample's when unclustered), in the suite's order.
+) -> tuple[list[float], list[int]]:
+    """Each cluster's total paired difference and size (one sample's when unclustered), in the suite's order.
 
-    Samples that failed in either arm add nothing to their cluster's total.
+    Samples that failed in either arm are left out of their cluster (its size counts the rest).
     """
     totals: dict[object, float] = {}
+    sizes: dict[object, int] = {}
     for sid in ids:
-        total = totals.setdefault(cluster_of(sid), 0.0)
+        key = cluster_of(sid)
+        totals.setdefault(key, 0.0)
+        sizes.setdefault(key, 0)
         a, b = ref.samples.get(sid), cand.samples.get(sid)
         if a is None or b is None or a.value is None or b.value is None or a.error or b.error:
             continue
-        totals[cluster_of(sid)] = total + float(b.value) - float(a.value)
-    return list(totals.values())
+        totals[key] += float(b.value) - float(a.value)
+        sizes[key] += 1
+    return list(totals.values()), list(sizes.values())
 
 
 def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candidates: list[str],
@@ -165,7 +169,8 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
             if stats is not None:
                 final = FinalLook(stats.ci_low, stats.ci_high, stats.p_value)
         sequence = seq.sequences[arm]
-        sequence.add(cluster_totals(by_arm[reference], by_arm[arm], ids, cluster_of)[sequence.clusters:])
+        totals, sizes = cluster_totals(by_arm[reference], by_arm[arm], ids, cluster_of)
+        sequence.add(totals[sequence.clusters:], sizes[sequence.clusters:])
         decision = sequence.decide(role=seq.role, budget=seq.budget, exhausted=exhausted,
                                    gated=gated and arm in (decisive or []), final=final)
         seq.intervals[arm], seq.p_values[arm] = (decision.low, decision.high), decision.p_value

@@ -97,7 +97,7 @@ def test_unequal_clusters_are_weighted_per_sample_not_per_cluster():
     order = rng.permutation(len(units))
     sizes, totals = [units[i][0] for i in order], [units[i][1] for i in order]
     decision = decide_suite(totals, ClusterDesign.from_sizes(sizes), SequentialLevels(), role="regression",
-                            budget=0.08, exhausted=False)
+                            budget=0.08, exhausted=False, sizes=sizes)
     assert decision.low <= -0.5 <= decision.high and decision.high < -0.09
 
 
@@ -159,3 +159,13 @@ def test_a_suite_scored_by_a_judge_is_recognised():
     plain = Suite(spec, Path("."), [], scorers={"exact_match": lambda sample, text: 1.0})
     assert not judged(plain)
     assert judged(Suite(spec, Path("."), [], scorers={"judge": object.__new__(JudgeScorer)}))
+
+
+def test_unequal_clusters_keep_the_error_rate_and_the_fixed_n_power():
+    # general-knowledge's design: 19 relations of 20 facts and 120 questions of their own. Each
+    # cluster bets its total minus d times its size (the pooled per-sample mean), so wrong calls
+    # stay rare; with 19 big clusters holding three quarters of the samples the sequence cannot
+    # rule out 8 points early, and the final look keeps the fixed-n interval's power
+    out = simulate_sequential(Scenario("A/A, 19 x 20 + 120", 19, 20, shift=0.05, singletons=120), 30, seed=8)
+    assert out.wrong_call <= 0.1 and out.covered >= 0.9
+    assert out.ruled_out >= out.fixed_ruled_out - 0.05 and out.fixed_ruled_out >= 0.85
