@@ -121,7 +121,7 @@ def _suite_rules(name: str, suite: SuiteResult, arm: str, rule: SuiteRule, bound
                 name=f"{name}: min_score {rule.min_score:g}",
                 suite=name,
                 passed=ok,
-                message=f"{arm} scored {score:.3f} (needs >= {rule.min_score:g})"
+                message=f"{arm} scored {shown(score, rule.min_score)} (needs >= {rule.min_score:g})"
                 if score is not None
                 else f"{arm} has no score on {name}",
             )
@@ -136,7 +136,7 @@ def _suite_rules(name: str, suite: SuiteResult, arm: str, rule: SuiteRule, bound
                 passed=ok,
                 message=f"delta {delta.delta:+.3f} (CI {delta.low:+.3f} to {delta.high:+.3f}); "
                 f"judged on the {'CI lower bound' if bound == 'ci' else 'estimate'} "
-                f"{judged:+.3f} against -{rule.max_drop:g}"
+                f"{shown(judged, -rule.max_drop, sign=True)} against -{rule.max_drop:g}"
                 + ("" if ok or bound != "ci" else _samples_hint(delta, rule.max_drop)),
             )
         )
@@ -151,6 +151,19 @@ def _suite_rules(name: str, suite: SuiteResult, arm: str, rule: SuiteRule, bound
             )
         )
     return out
+
+
+def shown(value: float, threshold: float, *, sign: bool = False) -> str:
+    """``value`` with enough decimals (3 to 6) that it does not print as ``threshold`` unless equal.
+
+    A rule that fails by a hair must not read "-0.080 against -0.08".
+    """
+    spec = "+" if sign else ""
+    for digits in range(3, 7):
+        text = f"{value:{spec}.{digits}f}"
+        if value == threshold or float(text) != threshold:
+            return text
+    return f"{value:{spec}.6f}"
 
 
 def _p(value: float | None) -> str:
@@ -191,7 +204,7 @@ def _forgetting_rule(comparison: Comparison, arm: str, budget: float, bound: str
         name=f"forgetting budget {budget:g}",
         suite=worst_name,
         passed=ok,
-        message=f"worst forgetting suite {worst_name}: {worst:+.3f} "
+        message=f"worst forgetting suite {worst_name}: {shown(worst, -budget, sign=True)} "
         f"({'CI lower bound' if bound == 'ci' else 'estimate'}) against -{budget:g}"
         + ("" if ok or bound != "ci" else _samples_hint(worst_delta, budget)),
     )

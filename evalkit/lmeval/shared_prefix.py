@@ -19,6 +19,7 @@ need ``lm_eval --model hf``'s numbers to the last digit set
 
 from __future__ import annotations
 
+from evalkit.lmeval.grouped_contexts import cache_keyword, can_group, grouped_loglikelihoods, unwrapped
 from evalkit.lmeval.quiet import QuietHFLM
 
 MIN_SHARED_TOKENS = 16  # below this the saving is smaller than the bookkeeping
@@ -36,9 +37,34 @@ class SharedPrefixHFLM(QuietHFLM):
         self._prefix = shareable_prefix([(ctx, cont) for _, ctx, cont in requests], self.max_length)
         self._prefix_kv = None
         try:
+            if self.backend == "causal" and can_group(self.model, requests, self.max_length):
+                return self._grouped(requests)
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
         finally:
             self._prefix, self._prefix_kv = [], None
+
+    def _grouped(self, requests) -> list[tuple[float, bool]]:
+        """Score multiple-choice rows with each context computed once (evalkit.lmeval.grouped_contexts)."""
+        import torch
+
+        prefix = self._prefix if len(self._prefix) >= MIN_SHARED_TOKENS else []
+        layers = None
+        if prefix:
+            from transformers import DynamicCache
+
+            decoder = unwrapped(self.model).get_decoder()
+            cache = DynamicCache(config=getattr(self.model, "config", None))
+            with torch.no_grad():
+                ids = torch.tensor([prefix], device=self.device)
+                decoder(input_ids=ids, **{cache_keyword(decoder): cache}, use_cache=True)
+            layers = [(layer.keys, layer.values) for layer in cache.layers]
+            self.shared_tokens += len(prefix) * (len(requests) - 1)
+        batch = self.batch_size if isinstance(self.batch_size, int) else 8
+        results = grouped_loglikelihoods(self.model, requests, prefix=prefix, prefix_kv=layers,
+                                         batch_size=batch)
+        for (request_str, _, _), answer in zip(requests, results, strict=True):
+            self.cache_hook.add_partial("loglikelihood", request_str, answer)
+        return results
 
     def _model_call(self, inps, attn_mask=None, labels=None):
         """Logits for ``inps`` from the end of the shared prefix on (all positions when nothing is shared)."""

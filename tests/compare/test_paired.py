@@ -330,3 +330,12 @@ def test_regression_is_called_on_a_planted_clustered_drop():
             p, u = rng.uniform(0.4, 0.8), rng.random()  # shared draw: tuned fails where base did
             ref[sid], cand[sid], clusters[sid] = float(u < p), float(u < p - 0.15), g
     assert paired_verdict(ref, cand, clusters=clusters).verdict == REGRESSED
+
+
+def test_a_gate_value_a_hair_past_its_threshold_never_prints_as_the_threshold():
+    from evalkit.compare.gate import shown
+
+    assert shown(-0.08003, -0.08, sign=True) == "-0.08003" and shown(-0.0803, -0.08, sign=True) == "-0.0803"
+    assert shown(0.29996, 0.3) == "0.29996"
+    assert shown(-0.0471, -0.08, sign=True) == "-0.047"  # far from it: three decimals
+    assert shown(0.3, 0.3) == "0.300"  # exactly on it (passes a >= rule)

@@ -97,3 +97,48 @@ def test_suite_setting_switches_it_and_results_agree(tiny_model_dir, tmp_path, i
         return [ll for g in rows for ll in g["loglikelihoods"]]
 
     assert lls("run-on") == pytest.approx(lls("run-off"), abs=1e-4)
+
+
+@pytest.mark.parametrize("system", [SYSTEM, ""], ids=["shared-prefix", "no-prefix"])
+def test_choices_grouped_by_context_score_as_plain_hflm_through_a_lora(tiny_model_dir, tmp_path, monkeypatch,
+                                                                      system):
+    """Contexts of different lengths, choices of 1 to 4 tokens, a LoRA on top: each context runs once."""
+    import torch
+    from evalkit_testing import make_random_lora
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import evalkit.lmeval.shared_prefix as shared_prefix
+
+    adapter = make_random_lora(tiny_model_dir, tmp_path / "lora", seed=3)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    model = PeftModel.from_pretrained(base, adapter).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    plain, shared = build_hflm(model, tokenizer, 4), build_hflm(model, tokenizer, 4, share_prefix=True)
+    contexts = [f"{system}\nQuestion: {row['question']}{' Think.' * i}\nAnswer:"
+                for i, row in enumerate(MC_ROWS)]
+    choices = [" Paris", " the red planet Mars", " 8", " one hundred degrees"]
+    requests = _requests(tokenizer, contexts, choices)
+    assert len({len(cont) for _, _, cont in requests}) >= 3 and len({len(ctx) for _, ctx, _ in requests}) >= 4
+    calls = []
+    original = shared_prefix.grouped_loglikelihoods
+    monkeypatch.setattr(shared_prefix, "grouped_loglikelihoods",
+                        lambda *a, **k: calls.append(len(a[1])) or original(*a, **k))
+    expected = plain._loglikelihood_tokens(requests)
+    got = shared._loglikelihood_tokens(requests)
+    assert calls == [24]  # one grouped call scored every row
+    assert [g for _, g in got] == [g for _, g in expected]
+    assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expected], abs=1e-4)
+    assert len({round(ll, 3) for ll, _ in got}) > 12  # the rows really differ
+
+
+def test_rows_with_one_context_each_keep_lm_evals_own_path(tiny_model_dir):
+    from evalkit.lmeval.grouped_contexts import can_group
+
+    _, shared, tokenizer = _models(tiny_model_dir)
+    questions = [f"Question: {row['question']}\nAnswer:" for row in MC_ROWS]
+    one_each = _requests(tokenizer, questions, [" Paris"])
+    assert not can_group(shared.model, one_each, shared.max_length)
+    four_each = _requests(tokenizer, questions, [" a", " b"])
+    assert can_group(shared.model, four_each, shared.max_length)
+    assert not can_group(shared.model, four_each, max_length=8)  # would need lm-eval's left truncation
