@@ -7,8 +7,12 @@ threads run about half as fast as one. The choice is therefore
 * the user's, when ``EVALKIT_THREADS`` (or ``OMP_NUM_THREADS``) is set, or
   the calling program's, once it changes ``torch.set_num_threads`` itself;
 * else the usable cores (CPU affinity, cgroup CPU quota) minus the cores
-  other processes keep busy (the 1-minute load average, less this process's
-  own share of it), at least one.
+  other processes keep busy, at least one. "Busy" is read now: the threads
+  on a CPU (``procs_running`` in ``/proc/stat``, the median of a few samples)
+  less this process's own; the 1-minute load average (less this process's
+  own share of it) only where ``/proc`` is missing. The load average trails
+  the machine by a minute: right after a build or another run it still says
+  "busy", and a run started then would keep one thread on a free machine.
 
 :class:`ThreadGovernor` applies it and re-checks at most every few seconds,
 so a long generation follows the load as other jobs start and stop (a change
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,9 @@ from evalkit.errors import ConfigError
 ENV = "EVALKIT_THREADS"
 RECHECK_S = 5.0  # the kernel samples the load every 5 s; checking more often sees nothing new
 LOAD_WINDOW_S = 60.0  # the 1-minute load average's time constant
+PROC = Path("/proc")
+RUNNING_SAMPLES = 3  # samples of the run queue per check (the median drops a passing blip)
+SAMPLE_GAP_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -103,11 +111,47 @@ def choose_threads(cores: int, host_cores: int, load: float, own_load: float = 0
     return ThreadChoice(threads, "auto", reason)
 
 
+def running_elsewhere(proc: Path = PROC, samples: int = RUNNING_SAMPLES,
+                      gap_s: float = SAMPLE_GAP_S) -> float | None:
+    """Threads of other processes on a CPU right now, or None without a readable ``/proc``.
+
+    The median over ``samples`` reads of ``procs_running`` (``/proc/stat``: every thread running
+    or ready to run, machine-wide) less this process's threads in state R at the same moment.
+    """
+    counts = []
+    for i in range(samples):
+        if i:
+            time.sleep(gap_s)
+        try:
+            stat = (proc / "stat").read_text()
+            total = next(int(line.split()[1]) for line in stat.splitlines()
+                         if line.startswith("procs_running "))
+            own = sum(_state(task / "stat") == "R" for task in (proc / "self" / "task").iterdir())
+        except (OSError, ValueError, StopIteration, IndexError):
+            return None
+        counts.append(max(0, total - own))
+    return float(statistics.median(counts))
+
+
+def _state(stat_file: Path) -> str:
+    try:
+        # the state follows the command name, which may hold spaces and parentheses
+        return stat_file.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"  # the thread ended between the listing and the read
+
+
 def current_choice(own_load: float = 0.0) -> ThreadChoice:
-    """The thread count to use now: the user's setting, else :func:`choose_threads` on the live load."""
+    """The thread count to use now: the user's setting, else :func:`choose_threads` on the live load.
+
+    ``own_load`` (this process's recent CPU use in cores) matters only for the load-average fallback.
+    """
     user = user_threads()
     if user is not None:
         return ThreadChoice(user[0], "user", f"{user[1]}={user[0]}")
+    others = running_elsewhere()
+    if others is not None:
+        return choose_threads(usable_cores(), os.cpu_count() or 1, others)
     try:
         load = os.getloadavg()[0]
     except OSError:

@@ -77,6 +77,7 @@ def test_automatic_choice_on_a_busy_machine_is_announced(monkeypatch):
     monkeypatch.delenv("EVALKIT_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: None)  # no /proc: the load average
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (7.0, 7.0, 7.0))
     notes = []
     try:
@@ -93,7 +94,7 @@ def test_load_is_rechecked_at_most_every_interval(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     load = [0.0]
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load[0], load[0], load[0]))
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: load[0])
     notes = []
     try:
         governor = ThreadGovernor(recheck_s=3600.0, notify=notes.append)
@@ -105,3 +106,55 @@ def test_load_is_rechecked_at_most_every_interval(monkeypatch):
         assert len(notes) == 1 and notes[0].startswith("torch threads: 1")
     finally:
         torch.set_num_threads(previous)
+
+
+def _fake_proc(root, running: int, own_states: list[str]):
+    (root / "self" / "task").mkdir(parents=True)
+    (root / "stat").write_text(f"cpu  1 2 3 4\nprocs_running {running}\nprocs_blocked 0\n")
+    for i, state in enumerate(own_states):
+        task = root / "self" / "task" / str(100 + i)
+        task.mkdir()
+        (task / "stat").write_text(f"{100 + i} (py thread (x)) {state} 1 2 3\n")
+    return root
+
+
+def test_the_run_queue_now_counts_other_processes_not_this_ones_threads(tmp_path):
+    from evalkit.models.threads import running_elsewhere
+
+    proc = _fake_proc(tmp_path / "a", running=3, own_states=["R", "S", "R"])  # two of the three are ours
+    assert running_elsewhere(proc, samples=3, gap_s=0.0) == 1.0
+    assert running_elsewhere(_fake_proc(tmp_path / "b", 2, ["R", "R"]), gap_s=0.0) == 0.0
+    assert running_elsewhere(tmp_path / "missing", gap_s=0.0) is None  # no /proc: fall back
+
+
+def test_a_stale_load_average_does_not_keep_a_free_machine_on_one_thread(monkeypatch):
+    # a build just ended: the 1-minute load average still says 1.9, nothing runs now
+    monkeypatch.delenv("EVALKIT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.9, 1.5, 1.0))
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: 0.0)
+    assert current_choice().threads == 2
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: 1.0)  # another job runs now
+    assert current_choice().threads == 1
+    monkeypatch.setattr(threads, "running_elsewhere", lambda: None)
+    assert current_choice().threads == 1  # without /proc the load average decides
+
+
+def test_the_live_run_queue_sees_a_busy_process(tmp_path):
+    import subprocess
+    import sys
+
+    from evalkit.models.threads import running_elsewhere
+
+    assert running_elsewhere() is not None  # Linux: /proc is there
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.5)
+        assert running_elsewhere(samples=5) >= 1.0
+    finally:
+        burner.kill()
+        burner.wait()
