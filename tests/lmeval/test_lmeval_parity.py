@@ -94,6 +94,8 @@ def parity(default_model_dir, tmp_path_factory):
     from lmeval_support import make_lora
 
     previous = torch.get_num_threads()
+    previous_env = os.environ.get("EVALKIT_THREADS")
+    os.environ["EVALKIT_THREADS"] = str(THREADS)  # the governor keeps THREADS whatever the machine's load
     torch.set_num_threads(THREADS)
     tmp = tmp_path_factory.mktemp("parity")
     suites = {name: load_suite(str(parity_suite(tmp / "suites", name))) for name in SHIPPED}
@@ -107,6 +109,10 @@ def parity(default_model_dir, tmp_path_factory):
             "chat": arm(chat_template="auto")}
     yield {"tmp": tmp, "suites": suites, "adapter": adapter, "arms": arms, "model_dir": default_model_dir}
     torch.set_num_threads(previous)
+    if previous_env is None:
+        os.environ.pop("EVALKIT_THREADS", None)
+    else:
+        os.environ["EVALKIT_THREADS"] = previous_env
 
 
 def evalkit_run(parity, arm: str, suite: str) -> dict:
