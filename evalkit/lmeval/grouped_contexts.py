@@ -21,6 +21,7 @@ and only calls where no row needs lm-eval's left truncation.
 from __future__ import annotations
 
 from evalkit.models.kv_attention import supports
+from evalkit.models.unwrap import causal_lm
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
@@ -35,13 +36,6 @@ def can_group(model, requests: list[Request], max_length: int) -> bool:
         return False
     contexts = {tuple(ctx) for _, ctx, _ in requests}
     return len(requests) >= MIN_CHOICES * len(contexts)
-
-
-def unwrapped(model):
-    """The causal LM inside a peft or DDP wrapper."""
-    while hasattr(model, "module"):
-        model = model.module
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def grouped_loglikelihoods(
@@ -61,7 +55,7 @@ def grouped_loglikelihoods(
         groups.setdefault(tuple(ctx), []).append(index)
     order = sorted(groups, key=len, reverse=True)  # similar lengths together: little padding
     results: list[tuple[float, bool] | None] = [None] * len(requests)
-    base = unwrapped(model)
+    base = causal_lm(model)
     decoder, head = base.get_decoder(), float32_head(base.get_output_embeddings())
     device = next(model.parameters()).device
     with torch.no_grad():

@@ -19,8 +19,9 @@ need ``lm_eval --model hf``'s numbers to the last digit set
 
 from __future__ import annotations
 
-from evalkit.lmeval.grouped_contexts import cache_keyword, can_group, grouped_loglikelihoods, unwrapped
+from evalkit.lmeval.grouped_contexts import cache_keyword, can_group, grouped_loglikelihoods
 from evalkit.lmeval.quiet import QuietHFLM
+from evalkit.models.unwrap import causal_lm
 
 MIN_SHARED_TOKENS = 16  # below this the saving is smaller than the bookkeeping
 
@@ -52,7 +53,7 @@ class SharedPrefixHFLM(QuietHFLM):
         if prefix:
             from transformers import DynamicCache
 
-            decoder = unwrapped(self.model).get_decoder()
+            decoder = causal_lm(self.model).get_decoder()
             cache = DynamicCache(config=getattr(self.model, "config", None))
             with torch.no_grad():
                 ids = torch.tensor([prefix], device=self.device)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from evalkit.models.unwrap import causal_lm
+
 IGNORE = -100
 CHUNK_ELEMENTS = 1 << 22  # logits per chunk: 4M floats = 16 MB (85 positions of a 49k vocabulary)
 
@@ -63,15 +65,9 @@ def completion_loss(hidden, weight, labels, *, chunk_elements: int = CHUNK_ELEME
     return total, count
 
 
-def _base_model(model):
-    while hasattr(model, "module"):  # DDP and similar wrappers
-        model = model.module
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def head_weight(model):
     """The LM head's weight matrix of a (peft- or DDP-wrapped) causal LM."""
-    return _base_model(model).get_output_embeddings().weight
+    return causal_lm(model).get_output_embeddings().weight
 
 
 @contextmanager
@@ -81,7 +77,7 @@ def decoder_hidden_states(model):
     Yields a list that holds, after the forward pass, the decoder's
     ``last_hidden_state`` (after the final norm: what the LM head reads).
     """
-    decoder = _base_model(model).get_decoder()
+    decoder = causal_lm(model).get_decoder()
     captured: list = []
 
     def hook(module, args, output):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalkit.models.unwrap import causal_lm
+
 VARLEN_ATTENTION = "evalkit_varlen"
 IGNORE = -100
 
@@ -105,5 +107,4 @@ def register_varlen_attention() -> str:
 def use_varlen_attention(model) -> None:
     """Switch ``model`` (a transformers model, or a peft model around one) to per-row packed attention."""
     name = register_varlen_attention()
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.set_attn_implementation(name)
+    causal_lm(model).set_attn_implementation(name)
