@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import torch
 
-from evalkit.models.kv_attention import KV_DTYPE, KVStore, model_geometry
+from evalkit.models.kv_attention import KVStore, kv_dtype, model_geometry
 from evalkit.models.row_blocks import ROW_BLOCK
 from evalkit.models.spec import GenerationConfig
 from evalkit.types import Generation
@@ -34,7 +34,7 @@ def fit_batch_size(model, capacity: int, wanted: int | None) -> int:
 
     layers, kv_heads, head_dim = model_geometry(model)
     itemsize = next(model.parameters()).element_size()
-    per_row = KVStore.bytes_per_row(layers, kv_heads, capacity, head_dim, KV_DTYPE.itemsize)
+    per_row = KVStore.bytes_per_row(layers, kv_heads, capacity, head_dim, kv_dtype(model).itemsize)
     per_row += 64 * model.config.hidden_size * itemsize  # activations of one decode row, generously
     share = AUTO_MEMORY_SHARE if wanted is None else MAX_MEMORY_SHARE
     fits = int(psutil.virtual_memory().available * share // per_row)

@@ -28,13 +28,13 @@ import torch
 
 from evalkit.models.decoding import ResultFlusher, choose_tokens, fit_batch_size, prompt_seed
 from evalkit.models.kv_attention import (
-    KV_DTYPE,
     DecodePlan,
     KVStore,
     PrefillPlan,
     Segment,
     gemm_rows,
     installed,
+    kv_dtype,
     model_geometry,
     planned,
 )
@@ -75,11 +75,13 @@ class Engine:
         self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
         self.geometry = model_geometry(model)
         self.groups = model.config.num_attention_heads // self.geometry[1]
+        self.kv_dtype = kv_dtype(model)
         self.governor = governor if governor is not None else GOVERNOR
         # shared_prefix: tokens every prompt shares; prefix_tokens: of those, prefilled now (not cached);
         # prefill_tokens: the prompts' other tokens; decode_rows: sequence-steps decoded.
         self.stats: dict = dict.fromkeys(STATS, 0)
         self.stats["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
+        self.stats["kv_dtype"] = str(self.kv_dtype).removeprefix("torch.")
 
     def generate(
         self,
@@ -142,7 +144,7 @@ class Engine:
 
     def _layout(self, rows: int, capacity: int) -> tuple:
         layers, kv_heads, head_dim = self.geometry
-        return layers, rows, kv_heads, capacity, head_dim, KV_DTYPE
+        return layers, rows, kv_heads, capacity, head_dim, self.kv_dtype
 
     def _prefill_prefix(self, tokens: list[int]) -> KVStore:
         store = KVStore(*self._layout(1, len(tokens)))

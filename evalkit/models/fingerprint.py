@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from evalkit.models.decode_kernel import attention_path
 from evalkit.models.precision import resolve_dtype
 from evalkit.models.prompting import sha256_text, template_text
 from evalkit.models.row_blocks import ROW_BLOCK
@@ -65,6 +66,8 @@ def fingerprint_parts(spec: ModelSpec, base_dir: str, weights_sha: str) -> dict:
         if model_part["dtype"] != "float32" and spec.quantization == "none":
             # half-precision linears run on fixed row blocks (evalkit.models.row_blocks): other numbers
             model_part["gemm_row_block"] = ROW_BLOCK
+        if model_part["dtype"] == "bfloat16":  # the compiled decode attention, or the torch path without it
+            model_part["decode_attention"] = attention_path(model_part["dtype"])
         if model_part["dtype"] != "float32" and spec.adapter:
             # the adapter's float32 LoRA linears run row-blocked beside a half-precision base
             model_part["adapter_row_block"] = ROW_BLOCK

@@ -35,11 +35,22 @@ ALIGN = 32  # attended key spans and slot capacities are multiples of this
 MIN_ROWS = 12  # below this, forwards are padded to 4, 8 or 12+ token rows (padding rows are discarded)
 MIN_QUERY_ROWS = 4  # attention matmuls get at least this many query rows per key/value head
 SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3"}
-# Keys, values and the attention matmuls stay float32 whatever the weights' dtype: the attention is a
-# small share of a step, and float32 keeps its fixed-shape reductions (and so batch invariance) as is.
+# Keys, values and the attention matmuls are float32, except in a bfloat16 arm with the compiled decode
+# attention (evalkit.models.decode_kernel, see kv_dtype): keys and values are bfloat16 numbers there
+# anyway, stored as such, and every attention still computes in float32.
 KV_DTYPE = torch.float32
 
 _PLAN: ContextVar[object | None] = ContextVar("evalkit_attention_plan", default=None)
+
+
+def kv_dtype(model) -> torch.dtype:
+    """The dtype of a model's KV store: bfloat16 where the compiled decode attention serves a bfloat16
+    model (the keys and values come out of bfloat16 linears, so nothing is rounded), else float32."""
+    from evalkit.models import decode_kernel
+
+    if next(model.parameters()).dtype == torch.bfloat16 and decode_kernel.available():
+        return torch.bfloat16
+    return KV_DTYPE
 
 
 def gemm_rows(rows: int) -> int:
@@ -57,13 +68,20 @@ def round_up(value: int, multiple: int = ALIGN) -> int:
 
 
 class KVStore:
-    """Per-layer keys and values, ``[rows, kv_heads, capacity, head_dim]``, token t of a row at index t."""
+    """Per-layer keys and values, ``[rows, kv_heads, capacity, head_dim]``, token t of a row at index t.
+
+    A bfloat16 store (the compiled decode attention's, see :func:`kv_dtype`) holds its keys transposed,
+    ``[rows, kv_heads, head_dim, capacity]``: the kernel reads 16 consecutive keys per vector.
+    :meth:`put_keys` and :meth:`span_keys` hide the difference.
+    """
 
     def __init__(self, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, dtype):
         shape = (rows, kv_heads, round_up(capacity), head_dim)
+        self.transposed = dtype == torch.bfloat16
+        key_shape = (rows, kv_heads, head_dim, shape[2]) if self.transposed else shape
         # Zeros, not garbage: masked keys get a -inf bias added (NaN + -inf is NaN) and masked
         # values are multiplied by 0 (0 * NaN is NaN).
-        self.keys = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
+        self.keys = [torch.zeros(key_shape, dtype=dtype) for _ in range(layers)]
         self.values = [torch.zeros(shape, dtype=dtype) for _ in range(layers)]
         self.rows, self.capacity = rows, shape[2]
 
@@ -74,8 +92,30 @@ class KVStore:
 
     def copy_row(self, src_store: KVStore, src: int, dst: int, length: int) -> None:
         """Copy the first ``length`` positions of ``src_store`` row ``src`` into row ``dst``."""
-        for mine, theirs in zip(self.keys + self.values, src_store.keys + src_store.values):
+        for mine, theirs in zip(self.keys, src_store.keys):
+            if self.transposed:
+                mine[dst, :, :, :length] = theirs[src, :, :, :length]
+            else:
+                mine[dst, :, :length] = theirs[src, :, :length]
+        for mine, theirs in zip(self.values, src_store.values):
             mine[dst, :, :length] = theirs[src, :, :length]
+
+    def put(self, layer: int, rows, positions, keys, values) -> None:
+        """Store ``keys``/``values`` ``[tokens, kv_heads, head_dim]`` at (``rows[i]``, ``positions[i]``)."""
+        store_keys, store_values = self.keys[layer], self.values[layer]
+        if self.transposed:
+            store_keys[rows, :, :, positions] = keys.to(store_keys.dtype)
+        else:
+            store_keys[rows, :, positions] = keys.to(store_keys.dtype)
+        store_values[rows, :, positions] = values.to(store_values.dtype)
+
+    def span(self, layer: int, rows, span: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``rows`` up to ``span``, float32, ``[len(rows) * kv_heads, span, head_dim]``."""
+        keys = self.keys[layer][rows, :, :, :span] if self.transposed else self.keys[layer][rows, :, :span]
+        keys = keys.flatten(0, 1).to(torch.float32)  # a bfloat16 store widens exactly
+        if self.transposed:
+            keys = keys.transpose(1, 2)
+        return keys, self.values[layer][rows, :, :span].flatten(0, 1).to(torch.float32)
 
 
 @dataclass
@@ -90,23 +130,35 @@ class DecodePlan:
         active = int(self.positions.shape[0])
         self.rows = torch.arange(active)
         self.span = min(self.store.capacity, round_up(int(self.positions.max()) + 1))
-        masked = torch.arange(self.span) > self.positions[:, None]
-        self.bias = _bias(masked.unsqueeze(1), self.store.keys[0].shape[1], self.groups)
+        self.bias = None
+        if not self.store.transposed:  # the compiled kernel masks nothing
+            masked = torch.arange(self.span) > self.positions[:, None]
+            self.bias = _bias(masked.unsqueeze(1), self.store.values[0].shape[1], self.groups)
 
     def attend(self, layer: int, query, key, value, scaling: float):
         """Store this step's keys/values and attend each row over its own prefix."""
         active, span = self.rows.shape[0], self.span
-        keys, values = self.store.keys[layer], self.store.values[layer]
-        keys[self.rows, :, self.positions] = key[:active, :, 0].to(keys.dtype)
-        values[self.rows, :, self.positions] = value[:active, :, 0].to(values.dtype)
-        head_dim = keys.shape[3]
-        q = (query[:active, :, 0].to(keys.dtype) * scaling).reshape(-1, self.groups, head_dim)
-        span_keys = keys[:active, :, :span].flatten(0, 1)
-        out = _attend(q, span_keys, values[:active, :, :span].flatten(0, 1), self.bias)
+        self.store.put(layer, self.rows, self.positions, key[:active, :, 0], value[:active, :, 0])
+        head_dim = query.shape[3]
+        if self.store.transposed:
+            return self._compiled(query, self.store.keys[layer], self.store.values[layer], scaling)
+        q = (query[:active, :, 0].to(torch.float32) * scaling).reshape(-1, self.groups, head_dim)
+        out = _attend(q, *self.store.span(layer, slice(0, active), span), self.bias)
         out = out.reshape(active, 1, -1, head_dim).to(query.dtype)
         if query.shape[0] > active:  # padding rows: zeros, never read back
             out = torch.cat([out, out.new_zeros((query.shape[0] - active, *out.shape[1:]))])
         return out
+
+    def _compiled(self, query, keys, values, scaling: float):
+        """The compiled kernel over a bfloat16 store: each row attends to exactly its own keys."""
+        from evalkit.models.decode_kernel import decode_attention
+
+        active, heads, head_dim = self.rows.shape[0], query.shape[1], query.shape[3]
+        q = (query[:active, :, 0].to(torch.float32) * scaling).contiguous()
+        out = torch.zeros((query.shape[0], heads, head_dim), dtype=torch.float32)  # padding rows stay 0
+        decode_attention(q, keys, values, self.positions, out[:active], groups=self.groups,
+                         threads=torch.get_num_threads())
+        return out.unsqueeze(1).to(query.dtype)
 
 
 @dataclass
@@ -135,7 +187,7 @@ class PrefillPlan:
         self.source = (torch.tensor([s.offset for s in segments])[:, None] + clamp).flatten()
         positions = torch.tensor([s.start for s in segments])[:, None] + clamp
         self.span = round_up(max(s.start + s.length for s in segments))
-        self.bias = _bias(torch.arange(self.span) > positions[..., None], store.keys[0].shape[1], groups)
+        self.bias = _bias(torch.arange(self.span) > positions[..., None], store.values[0].shape[1], groups)
         self.write_rows = torch.cat([torch.full((s.length,), s.row) for s in segments])
         self.write_positions = torch.cat([torch.arange(s.start, s.start + s.length) for s in segments])
         self.tokens = int(lengths.sum())
@@ -146,17 +198,14 @@ class PrefillPlan:
 
     def attend(self, layer: int, query, key, value, scaling: float):
         """Store the segments' keys/values and attend causally within each segment's row."""
-        keys, values = self.store.keys[layer], self.store.values[layer]
-        kv_heads, head_dim = keys.shape[1], keys.shape[3]
+        kv_heads, head_dim = key.shape[1], query.shape[3]
         heads, count = query.shape[1], len(self.segments)
-        new_keys, new_values = (t[0, :, : self.tokens].transpose(0, 1).to(keys.dtype) for t in (key, value))
-        keys[self.write_rows, :, self.write_positions] = new_keys
-        values[self.write_rows, :, self.write_positions] = new_values
-        q = query[0][:, self.source].to(keys.dtype) * scaling
+        new_keys, new_values = (t[0, :, : self.tokens].transpose(0, 1) for t in (key, value))
+        self.store.put(layer, self.write_rows, self.write_positions, new_keys, new_values)
+        q = query[0][:, self.source].to(torch.float32) * scaling
         q = q.view(heads, count, self.width, head_dim).transpose(0, 1)
         q = q.reshape(count * kv_heads, -1, head_dim)
-        span_keys = keys[self.rows, :, : self.span].flatten(0, 1)
-        out = _attend(q, span_keys, values[self.rows, :, : self.span].flatten(0, 1), self.bias)
+        out = _attend(q, *self.store.span(layer, self.rows, self.span), self.bias)
         out = out.view(count, heads, self.width, head_dim).transpose(1, 2).reshape(-1, heads, head_dim)
         out = out[self.valid].to(query.dtype)
         if query.shape[2] > self.tokens:  # padding tokens: zeros, never read back

@@ -59,3 +59,17 @@ def test_half_precision_adapter_fingerprints_record_that_the_adapter_is_row_bloc
     plain = fingerprint_parts(ModelSpec(base=base, dtype="bfloat16"), base, "w")
     assert half["adapter_row_block"] == ROW_BLOCK  # generations cached before the adapter was blocked differ
     assert "adapter_row_block" not in full and "adapter_row_block" not in plain  # their caches stay valid
+
+
+def test_bfloat16_fingerprints_record_which_decode_attention_ran(tiny_model_dir, monkeypatch):
+    from evalkit.models import decode_kernel
+
+    base = str(tiny_model_dir)
+    spec = ModelSpec(base=base, dtype="bfloat16")
+    monkeypatch.setattr(decode_kernel, "available", lambda: True)
+    compiled = fingerprint_parts(spec, base, "w")
+    monkeypatch.setattr(decode_kernel, "available", lambda: False)
+    fallback = fingerprint_parts(spec, base, "w")
+    assert compiled["decode_attention"] == decode_kernel.KERNEL_PATH
+    assert fallback["decode_attention"] == decode_kernel.TORCH_PATH  # the two never share cached outputs
+    assert "decode_attention" not in fingerprint_parts(ModelSpec(base=base, dtype="float32"), base, "w")

@@ -77,3 +77,8 @@ def test_the_installed_package_loads_a_suite_by_name_from_another_folder(wheel, 
 def test_the_wheel_ships_the_comparison_json_schema(wheel):
     shipped = zipfile.ZipFile(wheel).read("evalkit/compare/comparison.schema.json").decode("utf-8")
     assert shipped == (REPO / "evalkit" / "compare" / "comparison.schema.json").read_text(encoding="utf-8")
+
+
+def test_the_wheel_ships_the_decode_attention_source(wheel):
+    shipped = zipfile.ZipFile(wheel).read("evalkit/models/csrc/decode_attention.cpp")
+    assert shipped == (REPO / "evalkit" / "models" / "csrc" / "decode_attention.cpp").read_bytes()
