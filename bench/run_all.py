@@ -39,6 +39,7 @@ SCRIPTS = {
     "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
     "row_blocks": ([], ["--n", "16", "--max-new-tokens", "32"], True),
     "batch_invariance": ([], ["--n", "16", "--max-new-tokens", "32"], True),
+    "decode_attention": ([], ["--n", "16", "--max-new-tokens", "32", "--repeat", "1"], True),
 }
 
 
@@ -74,6 +75,10 @@ def summary_line(name: str, report: dict) -> str | None:
     if name == "row_blocks":
         settings = report["settings"].items()
         return ", ".join(f"{k} {v['decode_rows_per_s']} rows/s (x{v['speedup']})" for k, v in settings)
+    if name == "decode_attention" and report.get("end_to_end"):
+        e2e = report["end_to_end"]
+        return (f"compiled decode attention: {e2e['speedup']}x the float32 torch path end to end "
+                f"({e2e['prompts']} ifeval-lite prompts), identical outputs {e2e['identical_outputs']}")
     if name == "batch_invariance":
         differ = ", ".join(f"{k} {v['differ']}" for k, v in report["settings"].items())
         return f"greedy outputs of {report['n']} differing from the first setting: {differ} (target: all 0)"
