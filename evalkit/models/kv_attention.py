@@ -72,7 +72,7 @@ class KVStore:
 
     A bfloat16 store (the compiled decode attention's, see :func:`kv_dtype`) holds its keys transposed,
     ``[rows, kv_heads, head_dim, capacity]``: the kernel reads 16 consecutive keys per vector.
-    :meth:`put_keys` and :meth:`span_keys` hide the difference.
+    :meth:`put` and :meth:`span` hide the difference.
     """
 
     def __init__(self, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, dtype):

@@ -9,8 +9,8 @@
 // as they are read, and products, softmax and sums are float32. Reading half the bytes of a
 // float32 store, and no masked keys at all, is where the speed comes from.
 //
-// Built by evalkit/models/decode_kernel.py with the system C++ compiler (-O3 -march=native, no
-// -ffast-math) and called through ctypes; evalkit falls back to its torch path without it.
+// Built by evalkit/models/decode_kernel.py with the system C++ compiler (-O3 -march=native -fopenmp,
+// no -ffast-math) and called through ctypes; evalkit falls back to its torch path without it.
 #include <bit>
 #include <cmath>
 #include <cstdint>
