@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
+from evalkit.models import decode_kernel
+
 ATTN_NAME = "evalkit_exact"
 BLOCK = 128  # probabilities x values are reduced in key chunks of (at most) this size
 ALIGN = 32  # attended key spans and slot capacities are multiples of this
@@ -46,8 +48,6 @@ _PLAN: ContextVar[object | None] = ContextVar("evalkit_attention_plan", default=
 def kv_dtype(model) -> torch.dtype:
     """The dtype of a model's KV store: bfloat16 where the compiled decode attention serves a bfloat16
     model (the keys and values come out of bfloat16 linears, so nothing is rounded), else float32."""
-    from evalkit.models import decode_kernel
-
     if next(model.parameters()).dtype == torch.bfloat16 and decode_kernel.available():
         return torch.bfloat16
     return KV_DTYPE
@@ -139,9 +139,9 @@ class DecodePlan:
         """Store this step's keys/values and attend each row over its own prefix."""
         active, span = self.rows.shape[0], self.span
         self.store.put(layer, self.rows, self.positions, key[:active, :, 0], value[:active, :, 0])
-        head_dim = query.shape[3]
         if self.store.transposed:
             return self._compiled(query, self.store.keys[layer], self.store.values[layer], scaling)
+        head_dim = query.shape[3]
         q = (query[:active, :, 0].to(torch.float32) * scaling).reshape(-1, self.groups, head_dim)
         out = _attend(q, *self.store.span(layer, slice(0, active), span), self.bias)
         out = out.reshape(active, 1, -1, head_dim).to(query.dtype)
@@ -151,13 +151,11 @@ class DecodePlan:
 
     def _compiled(self, query, keys, values, scaling: float):
         """The compiled kernel over a bfloat16 store: each row attends to exactly its own keys."""
-        from evalkit.models.decode_kernel import decode_attention
-
         active, heads, head_dim = self.rows.shape[0], query.shape[1], query.shape[3]
         q = (query[:active, :, 0].to(torch.float32) * scaling).contiguous()
         out = torch.zeros((query.shape[0], heads, head_dim), dtype=torch.float32)  # padding rows stay 0
-        decode_attention(q, keys, values, self.positions, out[:active], groups=self.groups,
-                         threads=torch.get_num_threads())
+        decode_kernel.decode_attention(q, keys, values, self.positions, out[:active], groups=self.groups,
+                                       threads=torch.get_num_threads())
         return out.unsqueeze(1).to(query.dtype)
 
 

@@ -48,7 +48,8 @@ def test_the_kernel_is_built_where_a_compiler_exists():
 
 
 @needs_kernel
-@pytest.mark.parametrize(("dim", "kv_heads", "groups"), [(64, 3, 3), (128, 2, 4), (8, 2, 2), (48, 1, 1)])
+@pytest.mark.parametrize(("dim", "kv_heads", "groups"),
+                         [(64, 3, 3), (128, 2, 4), (8, 2, 2), (48, 1, 1), (64, 1, 20)])
 def test_matches_float64_attention(dim, kv_heads, groups):
     rows, capacity = 7, 96
     keys, values = _store(rows, kv_heads, capacity, dim)

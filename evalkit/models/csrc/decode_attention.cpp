@@ -11,6 +11,7 @@
 //
 // Built by evalkit/models/decode_kernel.py with the system C++ compiler (-O3 -march=native -fopenmp,
 // no -ffast-math) and called through ctypes; evalkit falls back to its torch path without it.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +25,7 @@
 namespace {
 
 constexpr int LANES = 16;
+constexpr int64_t MAX_BLOCK_GROUPS = 16;  // query heads scored together by the generic path
 
 inline float widen(uint16_t half) { return std::bit_cast<float>(static_cast<uint32_t>(half) << 16); }
 
@@ -66,7 +68,7 @@ inline void score_block(const float *q, const uint16_t *keys_t, float *scores, i
                         int64_t capacity, int64_t groups, int64_t stride) {
     const int64_t count = G ? G : groups;
 #if defined(__AVX512F__)
-    __m512 acc[G ? G : 16];
+    __m512 acc[G ? G : MAX_BLOCK_GROUPS];
     for (int64_t g = 0; g < count; g++) acc[g] = _mm512_setzero_ps();
     for (int64_t c = 0; c < dim; c++) {
         __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(keys_t + c * capacity + j0));
@@ -75,7 +77,7 @@ inline void score_block(const float *q, const uint16_t *keys_t, float *scores, i
     }
     for (int64_t g = 0; g < count; g++) _mm512_storeu_ps(scores + g * stride + j0, acc[g]);
 #else
-    float acc[G ? G : 16][LANES] = {};
+    float acc[G ? G : MAX_BLOCK_GROUPS][LANES] = {};
     for (int64_t c = 0; c < dim; c++) {
         const uint16_t *row = keys_t + c * capacity + j0;
         float k[LANES];
@@ -121,8 +123,14 @@ void attend_head(const float *queries, const uint16_t *keys_t, const uint16_t *v
     float *scores = scratch.scores.data();
     float *acc = scratch.acc.data();
     const int64_t stride = (n + LANES - 1) / LANES * LANES;  // the last block's extra lanes are dropped
-    for (int64_t j0 = 0; j0 < n; j0 += LANES)
-        score_block<G>(queries, keys_t, scores, j0, dim, capacity, groups, stride);
+    // A compile-time group count scores all groups at once; any other count goes MAX_BLOCK_GROUPS
+    // groups at a time (each group's scores are the same either way).
+    for (int64_t first = 0; first < groups; first += G ? G : MAX_BLOCK_GROUPS) {
+        const int64_t count = G ? G : std::min<int64_t>(MAX_BLOCK_GROUPS, groups - first);
+        for (int64_t j0 = 0; j0 < n; j0 += LANES)
+            score_block<G>(queries + first * dim, keys_t, scores + first * stride, j0, dim, capacity, count,
+                           stride);
+    }
     for (int64_t g = 0; g < groups; g++) {
         float *s = scores + g * stride;
         float top = s[0];
@@ -170,7 +178,7 @@ extern "C" int evalkit_decode_attention_bf16(const float *q, const uint16_t *key
                                              const int64_t *positions, float *out, int64_t rows,
                                              int64_t kv_heads, int64_t groups, int64_t capacity,
                                              int64_t dim, int64_t threads) {
-    if (groups < 1 || groups > 16 || dim < 1 || kv_heads < 1 || capacity % LANES) return 1;
+    if (groups < 1 || dim < 1 || kv_heads < 1 || capacity % LANES) return 1;
 #define EVALKIT_ROWS(G) attend_rows<G>(q, keys, values, positions, out, rows, kv_heads, groups, capacity, \
                                        dim, static_cast<int>(threads))
     switch (groups) {
