@@ -35,6 +35,7 @@ SCRIPTS = {
     "served_throughput": ([], [], False),
     "train_overhead": ([], [], False),
     "sequential_vs_fixed": ([], ["--limit", "96"], True),
+    "sequential_replay": ([], [], True),
     "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
     "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
     "row_blocks": ([], ["--n", "16", "--max-new-tokens", "32"], True),
@@ -89,6 +90,9 @@ def summary_line(name: str, report: dict) -> str | None:
         share = report["generation_share"]
         verdict = "met" if share <= report["target_share"] else "NOT met"
         return f"--sequential made {share:.0%} of the fixed-n generations (target <= 40%: {verdict})"
+    if name == "sequential_replay":
+        figures = ", ".join(f"bets at {c}: {r['used']}/{r['total']}" for c, r in report["replays"].items())
+        return f"committed demo runs replayed through --sequential: {figures} samples (target <= 40%)"
     if name == "engines":
         quiet = {r["path"]: r for r in report["rows"] if r["dtype"] == "float32" and r["load"] == "quiet"}
         vllm, served = quiet["vllm"], quiet["served"]

@@ -141,9 +141,9 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
     """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision.
 
     Each round adds the clusters that are new since the last one (a prefix of whole clusters
-    only grows).  The suite is settled once every arm in ``decisive`` (the gated arm when there
-    is a gate, else every candidate) is settled; the other candidates keep the interval they have
-    reached by then.
+    only grows).  A forgetting suite is settled once every arm in ``decisive`` (the gated arm when
+    there is a gate, else every candidate) is settled, the other candidates keeping the interval
+    they have reached by then; a task suite once every candidate is.
     ``gated`` judges forgetting suites by the gate's question (see
     :func:`~evalkit.compare.sequential.decide_suite`).  When the suite has run out, the final
     look adds the fixed-n analysis at the level left for it.
@@ -176,7 +176,10 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
         seq.intervals[arm], seq.p_values[arm] = (decision.low, decision.high), decision.p_value
         seq.reasons[arm] = decision.reason
         decisions[arm] = decision
-    deciding = [decisions[arm] for arm in (decisive or candidates)]
+    # A task suite also answers "would the system prompt alone have done?": every candidate's
+    # verdict counts, not only the gated arm's, or the prompt-only analysis would see a sample cut
+    # short on another arm's data.
+    deciding = [decisions[arm] for arm in (candidates if seq.role == "task" else decisive or candidates)]
     seq.settled = all(d.settled for d in deciding)
     if seq.settled:
         reasons = sorted({d.reason for d in deciding})
