@@ -36,6 +36,7 @@ SCRIPTS = {
     "train_overhead": ([], [], False),
     "sequential_vs_fixed": ([], ["--limit", "96"], True),
     "sequential_replay": ([], [], True),
+    "ahead_occupancy": ([], ["--n", "64", "--max-new-tokens", "32"], True),
     "train_throughput": ([], ["--steps", "4", "--threads", "1"], True),
     "engines": ([], ["--samples", "8", "--dtypes", "float32"], True),
     "row_blocks": ([], ["--n", "16", "--max-new-tokens", "32"], True),

@@ -26,24 +26,25 @@ from benchlib import REPO, emit
 TARGET_SHARE = 0.40
 
 
-def replay_suite(name: str, runs: dict[str, Path], reference: str, gate, levels, min_effect: float) -> dict:
+def replay_suite(name: str, runs: dict[str, Path], kinds: dict[str, str], gate, levels,
+                 min_effect: float) -> dict:
     """One suite's rounds: samples used, why it stopped, and each candidate's interval at the stop."""
     from evalkit.compare.rundata import load_run_dir
-    from evalkit.compare.sequential_run import SuiteSequence, _role, budget_for, settle
+    from evalkit.compare.sequential_run import SuiteSequence, _role, budget_for, decisive_arms, settle
     from evalkit.suite.loader import load_suite
 
     suite = load_suite(name, build_scorers=False)
     by_id = {s.id: s for s in suite.samples}
     full = {arm: load_run_dir(folder, by_id, cluster_field=suite.spec.cluster_field)
             for arm, folder in runs.items()}
-    candidates = [arm for arm in runs if arm != reference]
+    reference, *candidates = runs
     seq = SuiteSequence(suite, budget=budget_for(suite, gate, min_effect), role=_role(suite))
     while not seq.settled:
         seq.next_prefix(32, suite.spec.cluster_field)
         ids = {s.id for s in suite.samples[: seq.used]}
         cut = {arm: replace(run, samples={k: v for k, v in run.samples.items() if k in ids})
                for arm, run in full.items()}
-        settle(seq, cut, reference, candidates, levels, [gate.arm or candidates[-1]], gated=True)
+        settle(seq, cut, reference, candidates, levels, decisive_arms(seq.role, kinds, gate.arm), gated=True)
     return {"used": seq.used, "total": seq.total, "reason": seq.reason,
             "intervals": {arm: [round(lo, 4), round(hi, 4)] for arm, (lo, hi) in seq.intervals.items()}}
 
@@ -64,7 +65,8 @@ def replay(report: Path, gate_path: Path, truncation: float) -> dict:
     folders = {arm: next(report.glob(f"runs/{arm}-*")) for arm in arms}
     shipped, sequential.TRUNCATION = sequential.TRUNCATION, truncation
     try:
-        out = {s["name"]: replay_suite(s["name"], {arm: folders[arm] / s["name"] for arm in arms}, arms[0],
+        kinds = {a["name"]: a["kind"] for a in doc["arms"][1:]}
+        out = {s["name"]: replay_suite(s["name"], {arm: folders[arm] / s["name"] for arm in arms}, kinds,
                                        gate, levels, doc["metadata"]["options"]["min_effect"])
                for s in suites}
     finally:

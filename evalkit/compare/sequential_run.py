@@ -19,7 +19,8 @@ batch it did not use (recorded as ``generated``).  Suites with a judge never gen
 
 lm-eval suites run at their full size (their documents are scored by lm-eval in one pass), as do
 suites whose scores leave [0, 1].  With a gate, a suite stops once the gated arm is settled (the
-gate's verdict is what the rounds are for); without one, once every candidate is.
+gate's verdict is what the rounds are for), a task suite once the system-prompt arms are too
+(:func:`decisive_arms`); without a gate, once every candidate is.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from evalkit.compare.analysis import paired_stats, run_clusters
+from evalkit.compare.analysis import arm_kind, paired_stats, run_clusters
 from evalkit.compare.gate import GateSpec
 from evalkit.compare.rundata import RunData
 from evalkit.compare.sequential import ClusterDesign, FinalLook, PairedSequence, SequentialLevels
 from evalkit.suite.loader import Suite
 from evalkit.suite.spec import FORGETTING_KINDS
 
-__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "cluster_totals", "judged", "settle"]
+__all__ = ["SequentialSettings", "SuiteSequence", "budget_for", "cluster_totals", "decisive_arms", "judged",
+           "settle"]
 
 METHOD = ("hedged betting confidence sequence (Waudby-Smith & Ramdas 2024) on cluster totals for early "
           "stops; fixed-n paired interval at the final look (union bound)")
@@ -141,9 +143,8 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
     """Update ``seq`` from the runs of its current prefix: each candidate's interval and the decision.
 
     Each round adds the clusters that are new since the last one (a prefix of whole clusters
-    only grows).  A forgetting suite is settled once every arm in ``decisive`` (the gated arm when
-    there is a gate, else every candidate) is settled, the other candidates keeping the interval
-    they have reached by then; a task suite once every candidate is.
+    only grows).  The suite is settled once every arm in ``decisive`` (see :func:`decisive_arms`)
+    is settled; the other candidates keep the interval they have reached by then.
     ``gated`` judges forgetting suites by the gate's question (see
     :func:`~evalkit.compare.sequential.decide_suite`).  When the suite has run out, the final
     look adds the fixed-n analysis at the level left for it.
@@ -176,14 +177,27 @@ def settle(seq: SuiteSequence, by_arm: dict[str, RunData], reference: str, candi
         seq.intervals[arm], seq.p_values[arm] = (decision.low, decision.high), decision.p_value
         seq.reasons[arm] = decision.reason
         decisions[arm] = decision
-    # A task suite also answers "would the system prompt alone have done?": every candidate's
-    # verdict counts, not only the gated arm's, or the prompt-only analysis would see a sample cut
-    # short on another arm's data.
-    deciding = [decisions[arm] for arm in (candidates if seq.role == "task" else decisive or candidates)]
+    deciding = [decisions[arm] for arm in (decisive or candidates)]
     seq.settled = all(d.settled for d in deciding)
     if seq.settled:
         reasons = sorted({d.reason for d in deciding})
         seq.reason = "exhausted" if exhausted and "exhausted" in reasons else "; ".join(reasons)
+
+
+def decisive_arms(role: str, kinds: dict[str, str], gated: str | None) -> list[str]:
+    """The candidates (name -> base/prompt_only/tuned) whose verdicts must settle before a suite stops.
+
+    Without a gate (``gated`` None) every candidate's.  With one, the gated arm's; on a task
+    suite (``role``) also every system-prompt arm's when the comparison has a tuned arm: the
+    report's "would a system prompt have been enough?" compares the two on task suites, and a
+    sample cut short once the tuned arm's gain was shown would leave the prompt arm's verdict,
+    and the share of the gain it recovers, resting on a stop chosen by the other arm's data.
+    """
+    if gated is None:
+        return list(kinds)
+    if role == "task" and "tuned" in kinds.values():
+        return [gated, *(arm for arm, kind in kinds.items() if kind == "prompt_only" and arm != gated)]
+    return [gated]
 
 
 def scores_in_range(by_arm: dict[str, RunData]) -> bool:
@@ -226,7 +240,7 @@ def run_rounds(
     fixed = [s for s in suites if s.spec.engine == "lm-eval"]
     levels = SequentialLevels(settings.alpha, settings.early_share, family=len(candidates) * len(suites))
     gated = gate.arm if gate is not None and gate.arm in candidates else candidates[-1]
-    decisive = [gated] if gate is not None else candidates
+    kinds = {a.name: arm_kind(a.spec.model_dump()) for a in arms[1:]}
     runs: dict[str, dict[str, RunData]] = {s.name: {} for s in suites}
     if fixed:
         for arm in arms:
@@ -252,7 +266,8 @@ def run_rounds(
                 unbounded.add(q.suite.name)
                 q.settled, q.reason = q.used >= q.total, "fixed n: scores outside [0, 1]"
                 continue
-            settle(q, runs[q.suite.name], reference, candidates, levels, decisive, gated=gate is not None)
+            settle(q, runs[q.suite.name], reference, candidates, levels,
+                   decisive_arms(q.role, kinds, gated if gate is not None else None), gated=gate is not None)
         rounds.append({"round": len(rounds) + 1, "suites": {q.suite.name: q.record() for q in pending}})
     overrides = {}
     for name, q in sequences.items():

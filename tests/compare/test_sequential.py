@@ -200,16 +200,28 @@ def _suite_and_runs(kind: str, tuned_gain: int):
 
 
 @pytest.mark.parametrize("kind, settled", [("task", False), ("regression", True)])
-def test_a_task_suite_waits_for_every_candidate_and_a_forgetting_suite_for_the_gated_arm(kind, settled):
+def test_a_task_suite_waits_for_the_prompt_arm_and_a_forgetting_suite_for_the_gated_arm(kind, settled):
     # The tuned arm's +37.5 points are shown within three rounds; the prompt arm's +3 are not.
     # A task suite also carries the prompt-only comparison, so it keeps going for the prompt arm;
     # a forgetting suite (the tuned arm's budget ruled out) stops for the gated arm.
-    from evalkit.compare.sequential_run import SuiteSequence, settle
+    from evalkit.compare.sequential_run import SuiteSequence, decisive_arms, settle
 
     suite, runs = _suite_and_runs(kind, tuned_gain=6 if kind == "task" else 0)
     seq = SuiteSequence(suite, budget=0.08, role="task" if kind == "task" else "forgetting")
+    decisive = decisive_arms(seq.role, {"prompt": "prompt_only", "tuned": "tuned"}, "tuned")
     for _ in range(3):
         seq.next_prefix(32, None)
-        settle(seq, runs, "base", ["prompt", "tuned"], SequentialLevels(), ["tuned"], gated=True)
+        settle(seq, runs, "base", ["prompt", "tuned"], SequentialLevels(), decisive, gated=True)
     assert seq.reasons["tuned"] in ("improvement shown", "forgetting ruled out")
     assert seq.settled is settled and seq.used == 96
+
+
+def test_the_arms_a_suite_waits_for():
+    from evalkit.compare.sequential_run import decisive_arms
+
+    kinds = {"prompt": "prompt_only", "other": "tuned", "tuned": "tuned"}
+    assert decisive_arms("task", kinds, None) == ["prompt", "other", "tuned"]  # no gate: every candidate
+    assert decisive_arms("task", kinds, "tuned") == ["tuned", "prompt"]
+    assert decisive_arms("forgetting", kinds, "tuned") == ["tuned"]
+    # no tuned arm, so no prompt-only analysis: the gated arm alone
+    assert decisive_arms("task", {"same": "base", "prompt": "prompt_only"}, "prompt") == ["prompt"]
