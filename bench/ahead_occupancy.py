@@ -6,10 +6,10 @@ engine call of one batch of 128 rows: every row starts together and nothing refi
 finish, so a decode step runs for the longest answer of the chunk. The bench generates the same
 ifeval-lite prompts (the demo's ``max_new_tokens``, greedy, bfloat16 where supported) in chunks
 of 128, 256 and all at once, and prints the wall time, decode steps and the batch's mean
-occupancy (decode rows over steps x 128) of each, with the ratio to the 128 chunks measured in
-the same run, for the base model and, with ``--adapter``, for a tuned arm (whose answers are
-shorter and more uneven). The outputs must be the same in every chunking (the engine is batch
-invariant); the bench says so.
+occupancy (decode rows over steps x the batch's KV slots) of each, with the ratio to the 128
+chunks measured in the same run, for the base model and, with ``--adapter``, for a tuned arm
+(whose answers are shorter and more uneven). The outputs must be the same in every chunking
+(the engine is batch invariant); the bench says so.
 
     .venv/bin/python bench/ahead_occupancy.py [--adapter runs/demo-adapter] [--n 384]
 """
@@ -24,16 +24,18 @@ from benchlib import emit, machine, model_dir, ratio, set_threads
 
 def chunked(backend, prompts, config, chunk: int) -> dict:
     """Generate ``prompts`` in engine calls of ``chunk`` prompts: wall time, steps, occupancy, texts."""
-    texts, steps, rows = [], 0, 0
+    texts, steps, rows, slots = [], 0, 0, 0
     started = time.perf_counter()
     for start in range(0, len(prompts), chunk):
         out = backend.generate(prompts[start:start + chunk], config)
         texts += [g.text for g in out]
-        steps += backend.engine_stats["decode_steps"]
-        rows += backend.engine_stats["decode_rows"]
+        stats = backend.engine_stats
+        steps += stats["decode_steps"]
+        rows += stats["decode_rows"]
+        slots += stats["decode_steps"] * stats["batch"]
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 1), "decode_steps": steps, "decode_rows": rows,
-            "occupancy": round(rows / max(1, steps) / 128, 2), "texts": texts}
+            "occupancy": round(rows / max(1, slots), 2), "texts": texts}
 
 
 def measure(adapter: str | None, n: int, max_new_tokens: int) -> dict:

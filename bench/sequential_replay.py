@@ -61,7 +61,9 @@ def replay(report: Path, gate_path: Path, truncation: float) -> dict:
     if gate.arm is None:
         gate = gate.model_copy(update={"arm": arms[-1]})
     suites = [s for s in doc["suites"] if not s.get("skipped") and s["kind"] != "lm-eval"]
-    levels = SequentialLevels(0.05, family=(len(arms) - 1) * len([s for s in doc["suites"] if s["n"]]))
+    scored = sum(1 for s in doc["suites"] if s["n"])
+    family = (doc.get("sequential") or {}).get("family") or (len(arms) - 1) * scored
+    levels = SequentialLevels(0.05, family=family)  # the compare's own family when it ran --sequential
     folders = {arm: next(report.glob(f"runs/{arm}-*")) for arm in arms}
     shipped, sequential.TRUNCATION = sequential.TRUNCATION, truncation
     try:

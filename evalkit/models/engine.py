@@ -103,6 +103,7 @@ class Engine:
         live = [i for i, ids in enumerate(encoded) if ids]
         capacity = max((len(encoded[i]) for i in live), default=0) + config.max_new_tokens
         batch = min(fit_batch_size(self.model, capacity, batch_size), max(1, len(live)))
+        self.stats["batch"] = batch  # KV slots: decode_rows / (decode_steps * batch) is how full they ran
         flusher = ResultFlusher(on_batch, batch, results)
         for i, ids in enumerate(encoded):
             if not ids:
