@@ -36,8 +36,18 @@ def _chunk_loss(hidden, weight, targets):
     import torch.nn.functional as F
 
     with torch.autocast(hidden.device.type, enabled=False):
-        logits = F.linear(hidden.float(), weight.float())
+        logits = F.linear(hidden, weight).float()
         return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def head_dtype(device_type: str):
+    """The LM head's matmul dtype: the ambient autocast dtype (as the model's own head would run), else
+    float32. The log-softmax and the cross-entropy are float32 either way."""
+    import torch
+
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return torch.float32
 
 
 def completion_loss(hidden, weight, labels, *, chunk_elements: int = CHUNK_ELEMENTS):
@@ -46,7 +56,10 @@ def completion_loss(hidden, weight, labels, *, chunk_elements: int = CHUNK_ELEME
     ``hidden`` is ``(batch, seq, dim)``, ``weight`` the LM head's ``(vocab,
     dim)`` matrix and ``labels`` ``(batch, seq)`` with -100 where nothing is
     learnt; position ``t`` is scored on ``labels[t + 1]``, as in transformers'
-    causal-LM loss. Logits are float32, one chunk of at most
+    causal-LM loss. The head's matmul runs in :func:`head_dtype` (bfloat16
+    under a bfloat16 autocast: 3.1x faster than float32 for the demo's chunks
+    on one CPU core, and what the model's own head computes there), its logits
+    are widened to float32 for the cross-entropy, one chunk of at most
     ``chunk_elements`` entries at a time.
     """
     from torch.utils.checkpoint import checkpoint
@@ -55,7 +68,9 @@ def completion_loss(hidden, weight, labels, *, chunk_elements: int = CHUNK_ELEME
     count = int(targets.numel())
     if count == 0:
         return hidden.sum() * 0.0, 0  # keeps the graph (and DDP's gradient hooks) connected
-    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, index)
+    dtype = head_dtype(hidden.device.type)
+    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, index).to(dtype)
+    weight = weight.to(dtype)  # once per call, not once per chunk
     size = max(1, chunk_elements // weight.shape[0])
     total = None
     for start in range(0, count, size):

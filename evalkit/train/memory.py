@@ -11,6 +11,11 @@ system when freed (-> 2.80 GB, same step time; glibc otherwise raises the thresh
 blocks are freed, and they land in the fragmenting heap). A 1 MiB threshold reached 2.16 GB but
 made each step 1.5x slower (every hidden-state-sized tensor paid fresh zeroed pages). Where
 glibc is absent both do nothing; a user's own ``MALLOC_MMAP_THRESHOLD_`` is left alone.
+
+The Python collection before each trim walks only what the step created: the objects alive when
+training begins (the model, its wrappers, the libraries) are frozen out of the collector's reach
+(``gc.freeze``) until training ends. Unfrozen, each collection walked them all: 0.32 s a step on
+the demo's training, about 6% of the step.
 """
 
 from __future__ import annotations
@@ -58,11 +63,18 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
 
 
 class TrimHeapPerStep(TrainerCallback):
-    """Fixes the mmap threshold when training begins; trims the heap after every step and evaluation."""
+    """Fixes the mmap threshold and freezes the live objects when training begins; trims after every step
+    and evaluation."""
 
     def on_train_begin(self, args, state, control, **kwargs):
-        """Before the first step's activations are allocated."""
+        """Before the first step's activations are allocated; freezes what is alive now (see above)."""
         fix_mmap_threshold()
+        gc.collect()
+        gc.freeze()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Hands the frozen objects back to the collector."""
+        gc.unfreeze()
 
     def on_step_end(self, args, state, control, **kwargs):
         """A step's activations and gradients are freed by now."""

@@ -37,3 +37,16 @@ def test_the_callback_fixes_at_the_start_and_trims_after_each_step_and_evaluatio
         callback.on_step_end(None, None, None)
     callback.on_evaluate(None, None, None)
     assert calls == ["fix", "trim", "trim", "trim", "trim"]
+
+
+def test_the_objects_alive_at_the_start_are_frozen_until_training_ends(monkeypatch):
+    monkeypatch.setattr(memory, "fix_mmap_threshold", lambda: None)
+    callback = memory.TrimHeapPerStep()
+    alive = [[] for _ in range(10)]  # lists are tracked by the collector
+    try:
+        callback.on_train_begin(None, None, None)
+        assert memory.gc.get_freeze_count() >= len(alive)
+        callback.on_train_end(None, None, None)
+        assert memory.gc.get_freeze_count() == 0
+    finally:
+        memory.gc.unfreeze()

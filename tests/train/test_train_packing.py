@@ -74,6 +74,34 @@ def test_packed_loss_per_row_equals_the_unpacked_loss(tiny, varlen):
             assert total.item() / count == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.parametrize("lengths", [[5, 9, 3], [230, 7]], ids=["short-rows", "a-long-row"])
+def test_under_a_bfloat16_autocast_each_row_attends_to_itself_alone(lengths):
+    """Short rows attend in float32 (a long one in bfloat16), each row to itself, in the dtype SDPA gives."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from evalkit.train.packing import CPU_FLOAT32_ROWS_BELOW, varlen_attention_forward
+
+    assert 9 < CPU_FLOAT32_ROWS_BELOW <= 230
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 4, sum(lengths), 8, generator=gen) for _ in range(3))
+    bounds = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = varlen_attention_forward(SimpleNamespace(is_causal=True), q, k, v, None,
+                                          cu_seq_lens_q=bounds, cu_seq_lens_k=bounds)
+    assert out.dtype == torch.bfloat16
+    edges = bounds.tolist()
+    for start, end in zip(edges[:-1], edges[1:]):
+        alone = F.scaled_dot_product_attention(q[:, :, start:end], k[:, :, start:end], v[:, :, start:end],
+                                               is_causal=True).transpose(1, 2)
+        if end - start < CPU_FLOAT32_ROWS_BELOW:  # float32 attention, rounded once to bfloat16 at the end
+            assert torch.equal(out[:, start:end], alone.bfloat16())
+        else:  # bfloat16 attention: rounded along the way
+            torch.testing.assert_close(out[:, start:end].float(), alone, rtol=5e-2, atol=5e-2)
+
+
 def test_packing_without_boundaries_would_differ(tiny):
     """The check above can fail: attending across rows (one causal sequence) changes a later row's states."""
     data = rows(tiny.config.vocab_size)
@@ -109,6 +137,24 @@ def test_chunked_loss_and_gradients_equal_the_plain_loss(tiny):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_under_a_bfloat16_autocast_the_head_runs_in_bfloat16_and_the_loss_in_float32(tiny):
+    data = rows(tiny.config.vocab_size, seed=2)
+    labels = torch.tensor([data[0]["labels"]])
+    with torch.no_grad(), decoder_hidden_states(tiny) as captured:
+        tiny(input_ids=torch.tensor([data[0]["input_ids"]]), logits_to_keep=1)
+    hidden, weight = captured[-1], head_weight(tiny)
+    exact, count = completion_loss(hidden, weight, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, _ = completion_loss(hidden, weight, labels)
+    index, targets = label_targets(labels)
+    rounded = torch.nn.functional.linear(hidden.reshape(-1, hidden.shape[-1])[index].bfloat16(),
+                                         weight.bfloat16()).float()
+    assert fast.dtype == torch.float32
+    assert fast.item() == pytest.approx(torch.nn.functional.cross_entropy(rounded, targets, reduction="sum")
+                                        .item(), rel=1e-6)
+    assert fast.item() == pytest.approx(exact.item(), rel=2e-2)
 
 
 def test_label_targets_are_the_shifted_labelled_positions():
