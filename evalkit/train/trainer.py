@@ -230,19 +230,15 @@ def prepare(spec: TrainSpec, state) -> Prepared:
     return Prepared(tokenizer, train_rows, val_rows, training, settings, ctx, cuda, precision)
 
 
-def packed_trainer_class():
-    """``SFTTrainer`` with the completion-only loss of :mod:`evalkit.train.loss` (for packed batches)."""
+def trainer_class(packing: bool):
+    """evalkit's ``SFTTrainer``: parameters counted once for the FLOP estimate; with ``packing``, the
+    completion-only loss of :mod:`evalkit.train.loss` (for packed batches)."""
     from trl import SFTTrainer
 
     from evalkit.train.loss import forward_completion_loss
 
-    class PackedSFTTrainer(SFTTrainer):
-        """Computes the loss from answer positions only; never builds the full logits."""
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            """The mean token loss over the batch's answers (over ``num_items_in_batch`` when given)."""
-            loss, _ = forward_completion_loss(model, inputs, num_items_in_batch)
-            return (loss, {"loss": loss}) if return_outputs else loss
+    class CountOnceSFTTrainer(SFTTrainer):
+        """``SFTTrainer`` whose FLOP estimate counts the model's parameters once, not at every step."""
 
         def floating_point_ops(self, inputs) -> int:
             """The trainer's FLOP estimate (6 x tokens x parameters), with the parameters counted once.
@@ -254,7 +250,15 @@ def packed_trainer_class():
                 self._flop_parameters = self.model.num_parameters(exclude_embeddings=True)
             return 6 * inputs["input_ids"].numel() * self._flop_parameters
 
-    return PackedSFTTrainer
+    class PackedSFTTrainer(CountOnceSFTTrainer):
+        """Computes the loss from answer positions only; never builds the full logits."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """The mean token loss over the batch's answers (over ``num_items_in_batch`` when given)."""
+            loss, _ = forward_completion_loss(model, inputs, num_items_in_batch)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return PackedSFTTrainer if packing else CountOnceSFTTrainer
 
 
 def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
@@ -262,7 +266,6 @@ def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import PrinterCallback
-    from trl import SFTTrainer
 
     from evalkit.train.packing import PackedCollator, use_varlen_attention
 
@@ -278,9 +281,8 @@ def build_trainer(spec: TrainSpec, prep: Prepared, state, callbacks: list):
     check_target_modules(model, spec.lora.target_modules)
     lora = LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout, bias="none",
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
-    cls, extra = SFTTrainer, {}
-    if training.packing:
-        cls, extra = packed_trainer_class(), {"data_collator": PackedCollator(training.max_length)}
+    extra = {"data_collator": PackedCollator(training.max_length)} if training.packing else {}
+    cls = trainer_class(training.packing)
     trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(prep.train_rows),
                   eval_dataset=Dataset.from_list(prep.val_rows) if prep.val_rows else None,
                   processing_class=prep.tokenizer, peft_config=lora, callbacks=callbacks, **extra)
